@@ -1,0 +1,176 @@
+// What MoEClassifier and DenseClassifier share: the native handle, training with progress and abort,
+// evaluation, prediction, and model files. Validates every argument before it reaches native code.
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { checkDataset, checkInputs, type Dataset } from './dataset.js';
+import { decodeSafetensors, encodeSafetensors, ModelFileError } from './checkpoint/safetensors.js';
+import { native } from './native.js';
+import type { NativeModelHandle } from './nativeTypes.js';
+import {
+  resolveConfig,
+  resolveDevice,
+  resolveTrainOptions,
+  type EpochMetrics,
+  type EvaluationResult,
+  type ResolvedConfig,
+  type TrainHistory,
+  type TrainOptions,
+} from './options.js';
+import { checkInteger, checkObject, invalidType, withJsStack } from './validate.js';
+import { version } from './version.js';
+
+export interface InferenceOptions {
+  /** Rows per native forward pass; default 1000. Results do not depend on it. */
+  batchSize?: number;
+}
+
+const MODEL_FORMAT = 'torch-moe';
+
+export abstract class Classifier {
+  /** @internal */
+  protected readonly handle: NativeModelHandle;
+  /** The resolved configuration (defaults filled in). */
+  readonly config: Readonly<ResolvedConfig>;
+  /** Where the model runs. */
+  readonly device: 'cpu' | 'cuda';
+
+  protected constructor(kind: 'moe' | 'dense', options: unknown) {
+    const config = resolveConfig(kind, options);
+    const addon = native();
+    this.device = resolveDevice((options as { device?: unknown } | undefined)?.device, addon.buildInfo.cudaAvailable);
+    this.handle = new addon.ModelHandle(config);
+    this.config = Object.freeze(config);
+  }
+
+  /** Parameter counts: all of them, and those one input uses (for an MoE: the top-k experts only). */
+  paramCount(): { total: number; active: number } {
+    return this.handle.paramCount();
+  }
+
+  /**
+   * Trains with Adam on shuffled mini-batches, in C++ on a thread of its own. Resolves with the history.
+   * Aborting `signal` stops at the next batch and resolves with `stopped: true`; the model stays usable.
+   * A second train, or any other call, while training rejects with code ERR_TORCH_MOE_BUSY.
+   */
+  train(data: Dataset, options: TrainOptions = {}): Promise<TrainHistory> {
+    return withJsStack(async () => {
+      const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
+      const { onEpochEnd, signal, ...native } = resolveTrainOptions(options);
+      let callbackError: unknown;
+      const onEpoch = (m: EpochMetrics) => {
+        if (!onEpochEnd || callbackError !== undefined) return;
+        try {
+          onEpochEnd(m);
+        } catch (err) {
+          callbackError = err;
+          this.handle.requestStop();
+        }
+      };
+      const result = this.handle.train(d.inputs, d.labels, native, onEpoch);
+      const onAbort = () => this.handle.requestStop();
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        const history = await result;
+        if (callbackError !== undefined) throw callbackError;
+        return history;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    });
+  }
+
+  /** Accuracy, mean cross-entropy, per-class accuracy and the confusion matrix over a labelled dataset. */
+  evaluate(data: Dataset, options: InferenceOptions = {}): Promise<EvaluationResult> {
+    return withJsStack(async () => {
+      const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
+      return this.handle.evaluate(d.inputs, d.labels, inferenceBatch(options));
+    });
+  }
+
+  /** Class probabilities, `n · numClasses` values, row-major. Inputs: `n · inputSize` float32 values. */
+  predict(inputs: Float32Array, options: InferenceOptions = {}): Promise<Float32Array> {
+    return withJsStack(async () => {
+      checkInputs('inputs', inputs, this.config.inputSize);
+      return this.handle.predict(inputs, inferenceBatch(options));
+    });
+  }
+
+  /**
+   * Writes a safetensors file (tensor names of the equivalent PyTorch modules; config, version and a
+   * SHA-256 of the tensor bytes in the metadata). Writes a temporary file and renames it over `file`, so a
+   * failed save leaves any previous file intact. Optimiser state is not saved.
+   */
+  save(file: string): Promise<void> {
+    return withJsStack(async () => {
+      if (typeof file !== 'string' || file.length === 0) throw invalidType('file', 'a file path', file);
+      const buf = encodeSafetensors(this.handle.getState(), {
+        format: MODEL_FORMAT,
+        version,
+        config: JSON.stringify(this.config),
+      });
+      const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+      try {
+        const fh = await open(tmp, 'wx');
+        try {
+          await fh.writeFile(buf);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, file);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    });
+  }
+
+  /** Frees the native model. Later calls reject; a running train is asked to stop first. */
+  dispose(): void {
+    this.handle.dispose();
+  }
+
+  /** @internal Reads and verifies a model file and builds the model it describes. */
+  protected static async readModelFile<T extends Classifier>(
+    file: string,
+    kind: 'moe' | 'dense',
+    make: (options: Omit<ResolvedConfig, 'kind'>) => T,
+  ): Promise<T> {
+    if (typeof file !== 'string' || file.length === 0) throw invalidType('file', 'a file path', file);
+    let buf: Buffer;
+    try {
+      buf = await readFile(file);
+    } catch (err) {
+      throw new ModelFileError(`${file}: cannot read the model file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    const { tensors, metadata } = decodeSafetensors(buf, file);
+    if (metadata.format !== MODEL_FORMAT || typeof metadata.config !== 'string') {
+      throw new ModelFileError(`${file}: a safetensors file without torch-moe metadata (format '${metadata.format}')`);
+    }
+    let config: ResolvedConfig;
+    try {
+      config = JSON.parse(metadata.config) as ResolvedConfig;
+      checkObject('config', config);
+    } catch {
+      throw new ModelFileError(`${file}: the model config in the metadata is not valid JSON`);
+    }
+    if (config.kind !== kind) {
+      throw new ModelFileError(`${file}: holds a '${config.kind}' model; load it with ${config.kind === 'moe' ? 'MoEClassifier' : 'DenseClassifier'}.load`);
+    }
+    const { kind: _kind, ...options } = config;
+    const model = make(options);
+    try {
+      model.handle.setState(tensors);
+    } catch (err) {
+      model.dispose();
+      throw new ModelFileError(`${file}: ${(err as Error).message}`);
+    }
+    return model;
+  }
+}
+
+export function inferenceBatch(options: InferenceOptions): number {
+  checkObject('options', options);
+  return checkInteger('options.batchSize', options.batchSize ?? 1000, 1, 1 << 24);
+}

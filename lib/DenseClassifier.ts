@@ -1,0 +1,15 @@
+import { Classifier } from './Classifier.js';
+import type { DenseClassifierOptions } from './options.js';
+import { withJsStack } from './validate.js';
+
+/** The dense baseline: Linear(inputSize→hiddenSize) → ReLU → one expert-shaped FFN → Linear(→numClasses). */
+export class DenseClassifier extends Classifier {
+  constructor(options: DenseClassifierOptions = {}) {
+    super('dense', options);
+  }
+
+  /** Loads a model written by `save`, verifying format, checksum, tensor names and shapes. */
+  static load(file: string): Promise<DenseClassifier> {
+    return withJsStack(() => Classifier.readModelFile(file, 'dense', (c) => new DenseClassifier(c)));
+  }
+}

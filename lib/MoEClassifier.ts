@@ -1,0 +1,28 @@
+import { Classifier, inferenceBatch, type InferenceOptions } from './Classifier.js';
+import { checkDataset, type Dataset } from './dataset.js';
+import type { MoEClassifierOptions, RoutingStats } from './options.js';
+import { withJsStack } from './validate.js';
+
+/**
+ * Linear(inputSize→hiddenSize) → ReLU → MoE layer → Linear(hiddenSize→numClasses). The MoE layer has
+ * numExperts FFNs (hiddenSize→expertHiddenSize→hiddenSize), a linear softmax gate, top-k routing with the
+ * k weights renormalised, and a Switch/GShard load-balancing loss weighted by auxLossWeight.
+ */
+export class MoEClassifier extends Classifier {
+  constructor(options: MoEClassifierOptions = {}) {
+    super('moe', options);
+  }
+
+  /** Which experts each class is routed to, expert load and balance, over a labelled dataset. */
+  routingStats(data: Dataset, options: InferenceOptions = {}): Promise<RoutingStats> {
+    return withJsStack(async () => {
+      const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
+      return this.handle.routingStats(d.inputs, d.labels, inferenceBatch(options));
+    });
+  }
+
+  /** Loads a model written by `save`, verifying format, checksum, tensor names and shapes. */
+  static load(file: string): Promise<MoEClassifier> {
+    return withJsStack(() => Classifier.readModelFile(file, 'moe', (c) => new MoEClassifier(c)));
+  }
+}

@@ -1,0 +1,23 @@
+// Public exports of torch-moe.
+export { MoEClassifier } from './MoEClassifier.js';
+export { DenseClassifier } from './DenseClassifier.js';
+export { Classifier, type InferenceOptions } from './Classifier.js';
+export { loadMnist, type LoadMnistOptions } from './data/loadMnist.js';
+export { DataFileError } from './data/idx.js';
+export { ModelFileError } from './checkpoint/safetensors.js';
+export { NativeLoadError } from './native.js';
+export { setNumThreads, getNumThreads, buildInfo } from './threads.js';
+export { formatRoutingTable, formatHistoryLine } from './report.js';
+export type { Dataset } from './dataset.js';
+export type {
+  Device,
+  MoEClassifierOptions,
+  DenseClassifierOptions,
+  TrainOptions,
+  TrainHistory,
+  EpochMetrics,
+  EvaluationResult,
+  RoutingStats,
+  ExpertShare,
+} from './options.js';
+export { version } from './version.js';

@@ -1,0 +1,81 @@
+// The exact shape of the native addon (native/binding/addon.cpp, model_handle.cpp). Internal: not exported
+// from the package.
+
+export interface NativeModelConfig {
+  kind: 'moe' | 'dense';
+  inputSize: number;
+  hiddenSize: number;
+  expertHiddenSize: number;
+  numClasses: number;
+  numExperts?: number;
+  topK?: number;
+  auxLossWeight?: number;
+  seed: number;
+}
+
+export interface NativeEpochMetrics {
+  epoch: number;
+  loss: number;
+  classificationLoss: number;
+  auxLoss: number;
+  accuracy: number;
+  seconds: number;
+  samples: number;
+}
+
+export interface NativeTrainResult {
+  epochs: NativeEpochMetrics[];
+  stopped: boolean;
+}
+
+export interface NativeEvalResult {
+  accuracy: number;
+  loss: number;
+  perClassAccuracy: number[];
+  confusion: number[][];
+}
+
+export interface NativeRoutingStats {
+  expertLoad: number[];
+  importance: number[];
+  perClass: number[][];
+  perClassCounts: number[][];
+  primary: { expert: number; share: number }[];
+  secondary: { expert: number; share: number }[];
+  entropy: number;
+  loadCV: number;
+}
+
+export interface NativeTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+export type NativeLabels = Uint8Array | Uint16Array | Int32Array;
+
+export interface NativeModelHandle {
+  config(): NativeModelConfig;
+  paramCount(): { total: number; active: number };
+  train(
+    inputs: Float32Array,
+    labels: NativeLabels,
+    options: { epochs: number; batchSize: number; learningRate: number },
+    onEpoch?: (m: NativeEpochMetrics) => void,
+  ): Promise<NativeTrainResult>;
+  requestStop(): void;
+  evaluate(inputs: Float32Array, labels: NativeLabels, batchSize: number): Promise<NativeEvalResult>;
+  routingStats(inputs: Float32Array, labels: NativeLabels, batchSize: number): Promise<NativeRoutingStats>;
+  predict(inputs: Float32Array, batchSize: number): Promise<Float32Array>;
+  getState(): NativeTensor[];
+  setState(state: NativeTensor[]): void;
+  dispose(): void;
+  busy(): 'idle' | 'training' | 'reading' | 'disposed';
+}
+
+export interface NativeAddon {
+  ModelHandle: new (config: NativeModelConfig) => NativeModelHandle;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  buildInfo: { libtorchVersion: string; cudaAvailable: boolean; cudaKernels: boolean };
+}

@@ -1,0 +1,150 @@
+// Public option and result types, their defaults, and their validation.
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidType } from './validate.js';
+
+export type Device = 'cpu' | 'cuda' | 'auto';
+
+/** Options of `new DenseClassifier(...)`: Linear(in→hidden) → ReLU → FFN(hidden→expertHidden→hidden) → Linear(→classes). */
+export interface DenseClassifierOptions {
+  inputSize?: number;         // default 784
+  hiddenSize?: number;        // default 256
+  expertHiddenSize?: number;  // default 128: the FFN has the shape of one MoE expert
+  numClasses?: number;        // default 10
+  seed?: number;              // default 0: initialisation and shuffling
+  device?: Device;            // default 'auto'
+}
+
+/** Options of `new MoEClassifier(...)`: the dense model with an MoE layer in place of its FFN. */
+export interface MoEClassifierOptions extends DenseClassifierOptions {
+  numExperts?: number;        // default 8
+  topK?: number;              // default 2, in [1, numExperts]
+  auxLossWeight?: number;     // default 0.1: total loss = cross-entropy + auxLossWeight · aux
+}
+
+export interface ResolvedConfig {
+  kind: 'moe' | 'dense';
+  inputSize: number;
+  hiddenSize: number;
+  expertHiddenSize: number;
+  numClasses: number;
+  numExperts?: number;
+  topK?: number;
+  auxLossWeight?: number;
+  seed: number;
+}
+
+const SIZE_MAX = 1 << 20;  // generous, but stops a typo from asking for terabytes
+
+const DENSE_KEYS = ['inputSize', 'hiddenSize', 'expertHiddenSize', 'numClasses', 'seed', 'device'] as const;
+const MOE_KEYS = [...DENSE_KEYS, 'numExperts', 'topK', 'auxLossWeight'] as const;
+
+export function resolveConfig(kind: 'moe' | 'dense', options: unknown): ResolvedConfig {
+  const o = options ?? {};
+  checkObject('options', o);
+  checkKnownKeys('options', o, kind === 'moe' ? MOE_KEYS : DENSE_KEYS);
+  const int = (key: string, fallback: number, min: number, max = SIZE_MAX) =>
+    checkInteger(`options.${key}`, o[key] ?? fallback, min, max);
+  const config: ResolvedConfig = {
+    kind,
+    inputSize: int('inputSize', 784, 1),
+    hiddenSize: int('hiddenSize', 256, 1),
+    expertHiddenSize: int('expertHiddenSize', 128, 1),
+    numClasses: int('numClasses', 10, 2),
+    seed: int('seed', 0, 0, 2 ** 32 - 1),
+  };
+  if (kind === 'moe') {
+    config.numExperts = int('numExperts', 8, 1, 4096);
+    config.topK = int('topK', 2, 1, config.numExperts);
+    config.auxLossWeight = checkNumber('options.auxLossWeight', o.auxLossWeight ?? 0.1, 0, true);
+  }
+  return config;
+}
+
+export function resolveDevice(value: unknown, cudaAvailable: boolean): 'cpu' | 'cuda' {
+  const device = checkOneOf('options.device', value ?? 'auto', ['cpu', 'cuda', 'auto'] as const);
+  if (device === 'cuda') {
+    throw new Error(
+      cudaAvailable
+        ? "device 'cuda' is not supported by this version of torch-moe yet (the CUDA kernels are not built); use 'cpu' or 'auto'"
+        : "device 'cuda' was requested but this libtorch has no CUDA or no GPU is visible; use 'cpu' or 'auto'",
+    );
+  }
+  return 'cpu';
+}
+
+/** One epoch of training, as reported to `onEpochEnd` and in the history. */
+export interface EpochMetrics {
+  epoch: number;               // 1-based within this train call
+  loss: number;                // mean of cross-entropy + auxLossWeight · aux over the epoch's samples
+  classificationLoss: number;  // mean cross-entropy
+  auxLoss: number;             // mean load-balancing loss (k at perfect balance; 0 for a dense model)
+  accuracy: number;            // on the training batches as they were trained
+  seconds: number;
+  samples: number;             // samples trained this epoch (fewer when aborted mid-epoch)
+}
+
+export interface TrainHistory {
+  epochs: EpochMetrics[];
+  /** True when `signal` ended training early; the model keeps every completed step. */
+  stopped: boolean;
+}
+
+export interface TrainOptions {
+  epochs?: number;        // default 1
+  batchSize?: number;     // default 64
+  learningRate?: number;  // default 1e-3 (Adam)
+  onEpochEnd?: (metrics: EpochMetrics) => void;
+  signal?: AbortSignal;
+}
+
+export interface ResolvedTrainOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+}
+
+export function resolveTrainOptions(options: unknown): ResolvedTrainOptions & Pick<TrainOptions, 'onEpochEnd' | 'signal'> {
+  const o = options ?? {};
+  checkObject('options', o);
+  checkKnownKeys('options', o, ['epochs', 'batchSize', 'learningRate', 'onEpochEnd', 'signal']);
+  if (o.onEpochEnd !== undefined && typeof o.onEpochEnd !== 'function') {
+    throw invalidType('options.onEpochEnd', 'a function', o.onEpochEnd);
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', o.signal);
+  return {
+    epochs: checkInteger('options.epochs', o.epochs ?? 1, 1, 1_000_000),
+    batchSize: checkInteger('options.batchSize', o.batchSize ?? 64, 1, 1 << 24),
+    learningRate: checkNumber('options.learningRate', o.learningRate ?? 1e-3, 0, false),
+    onEpochEnd: o.onEpochEnd as TrainOptions['onEpochEnd'],
+    signal: o.signal as AbortSignal | undefined,
+  };
+}
+
+export interface EvaluationResult {
+  accuracy: number;
+  loss: number;                // mean cross-entropy
+  perClassAccuracy: number[];  // NaN for a class without samples
+  confusion: number[][];       // [true class][predicted class] counts
+}
+
+export interface ExpertShare {
+  expert: number;
+  /** Fraction of the class's top-k assignments that went to this expert. */
+  share: number;
+}
+
+export interface RoutingStats {
+  /** Fraction of all top-k assignments per expert; sums to 1. */
+  expertLoad: number[];
+  /** Mean gate probability per expert; sums to 1. */
+  importance: number[];
+  /** [class][expert] share of the class's assignments; each row with samples sums to 1. */
+  perClass: number[][];
+  /** [class][expert] assignment counts behind perClass. */
+  perClassCounts: number[][];
+  primary: ExpertShare[];
+  secondary: ExpertShare[];
+  /** Shannon entropy of expertLoad in nats (ln numExperts at perfect balance). */
+  entropy: number;
+  /** Coefficient of variation (population std / mean) of expertLoad; 0 at perfect balance. */
+  loadCV: number;
+}

@@ -1,0 +1,50 @@
+// Module registration: the ModelHandle class and process-wide capability queries.
+#include <napi.h>
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include "errors.h"
+#include "model_handle.h"
+
+namespace moe::binding {
+namespace {
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throw_js(env, ErrorKind::kTypeError, "Expected an integer >= 1 for threads");
+  const double n = info[0].As<Napi::Number>().DoubleValue();
+  if (!(n >= 1 && n <= 1024) || static_cast<int64_t>(n) != n) {
+    throw_js(env, ErrorKind::kRangeError, "Expected an integer in [1, 1024] for threads");
+  }
+  at::set_num_threads(static_cast<int>(n));
+  return env.Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+
+Napi::Object BuildInfo(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("libtorchVersion", Napi::String::New(env, TORCH_VERSION));
+  o.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
+  o.Set("cudaKernels", Napi::Boolean::New(env, false));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("ModelHandle", ModelHandle::Define(env));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("buildInfo", BuildInfo(env));
+  return exports;
+}
+
+}  // namespace
+}  // namespace moe::binding
+
+static Napi::Object InitTorchMoe(Napi::Env env, Napi::Object exports) { return moe::binding::Init(env, exports); }
+
+NODE_API_MODULE(torch_moe, InitTorchMoe)

@@ -1,0 +1,28 @@
+// JS <-> native conversions, all on the JS thread: TypedArrays are copied into tensors here so that worker
+// threads never touch a JS value; results become plain objects and TypedArrays.
+#pragma once
+#include <napi.h>
+
+#include <ATen/ATen.h>
+
+#include "../model/config.h"
+#include "../model/metrics.h"
+#include "../model/trainer.h"
+
+namespace moe::binding {
+
+// Float32Array of n*cols values -> [n,cols] float32 tensor (copied).
+at::Tensor float_rows_from_js(Napi::Env env, const Napi::Value& value, int64_t cols, const char* name);
+// Uint8Array | Int32Array | Uint16Array of n labels -> [n] int64 tensor (copied).
+at::Tensor labels_from_js(Napi::Env env, const Napi::Value& value, int64_t n, const char* name);
+
+model::ModelConfig model_config_from_js(Napi::Env env, const Napi::Object& obj);
+model::TrainConfig train_config_from_js(Napi::Env env, const Napi::Object& obj);
+
+Napi::Object to_js(Napi::Env env, const model::EpochMetrics& m);
+Napi::Object to_js(Napi::Env env, const model::EvalResult& r);
+Napi::Object to_js(Napi::Env env, const model::RoutingStats& r);
+Napi::Object to_js(Napi::Env env, const model::ModelConfig& c);
+Napi::Float32Array float32_from_tensor(Napi::Env env, const at::Tensor& t);
+
+}  // namespace moe::binding

@@ -1,0 +1,186 @@
+#include "model_handle.h"
+
+#include <cstring>
+
+#include "convert.h"
+#include "errors.h"
+#include "workers.h"
+
+namespace moe::binding {
+
+Napi::Function ModelHandle::Define(Napi::Env env) {
+  return DefineClass(env, "ModelHandle",
+                     {InstanceMethod("config", &ModelHandle::Config),
+                      InstanceMethod("paramCount", &ModelHandle::ParamCount),
+                      InstanceMethod("train", &ModelHandle::Train),
+                      InstanceMethod("requestStop", &ModelHandle::RequestStop),
+                      InstanceMethod("evaluate", &ModelHandle::Evaluate),
+                      InstanceMethod("routingStats", &ModelHandle::RoutingStats),
+                      InstanceMethod("predict", &ModelHandle::Predict),
+                      InstanceMethod("getState", &ModelHandle::GetState),
+                      InstanceMethod("setState", &ModelHandle::SetState),
+                      InstanceMethod("dispose", &ModelHandle::Dispose),
+                      InstanceMethod("busy", &ModelHandle::Busy)});
+}
+
+ModelHandle::ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw_js(env, ErrorKind::kTypeError, "Expected a config object");
+  guarded(env, [&] {
+    session_ = std::make_shared<Session>();
+    session_->model = model::make_classifier(model_config_from_js(env, info[0].As<Napi::Object>()));
+    session_->model->eval();
+  });
+}
+
+Session& ModelHandle::live(Napi::Env env) {
+  if (!session_) throw_js(env, ErrorKind::kError, "The model has been disposed", "ERR_TORCH_MOE_DISPOSED");
+  return *session_;
+}
+
+Session& ModelHandle::idle(Napi::Env env) {
+  Session& s = live(env);
+  if (s.training) {
+    throw_js(env, ErrorKind::kError, "The model is training; wait for train() to settle or abort it",
+             "ERR_TORCH_MOE_BUSY");
+  }
+  if (s.readers > 0) {
+    throw_js(env, ErrorKind::kError, "The model is running evaluate/predict/routingStats; wait for them first",
+             "ERR_TORCH_MOE_BUSY");
+  }
+  return s;
+}
+
+Napi::Value ModelHandle::Config(const Napi::CallbackInfo& info) {
+  return to_js(info.Env(), live(info.Env()).model->config());
+}
+
+Napi::Value ModelHandle::ParamCount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto pc = live(env).model->param_count();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("total", Napi::Number::New(env, static_cast<double>(pc.total)));
+  o.Set("active", Napi::Number::New(env, static_cast<double>(pc.active)));
+  return o;
+}
+
+Napi::Value ModelHandle::Train(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  idle(env);
+  const int64_t in = session_->model->config().input_size;
+  at::Tensor inputs = float_rows_from_js(env, info[0], in, "inputs");
+  at::Tensor labels = labels_from_js(env, info[1], inputs.size(0), "labels");
+  if (!info[2].IsObject()) throw_js(env, ErrorKind::kTypeError, "Expected an options object");
+  model::TrainConfig config = guarded(env, [&] {
+    auto c = train_config_from_js(env, info[2].As<Napi::Object>());
+    model::validate(c);
+    return c;
+  });
+  Napi::Function on_epoch = info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
+  return start_training(env, session_, info.This().As<Napi::Object>(), std::move(inputs), std::move(labels),
+                        config, on_epoch);
+}
+
+Napi::Value ModelHandle::RequestStop(const Napi::CallbackInfo& info) {
+  if (session_) session_->stop.store(true);
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelHandle::inference(const Napi::CallbackInfo& info, int kind) {
+  Napi::Env env = info.Env();
+  Session& s = live(env);
+  if (s.training) {
+    throw_js(env, ErrorKind::kError, "The model is training; wait for train() to settle or abort it",
+             "ERR_TORCH_MOE_BUSY");
+  }
+  const auto k = static_cast<InferenceKind>(kind);
+  const int64_t in = s.model->config().input_size;
+  at::Tensor inputs = float_rows_from_js(env, info[0], in, "inputs");
+  at::Tensor labels;
+  size_t batch_arg = 1;
+  if (k != InferenceKind::kPredict) {
+    labels = labels_from_js(env, info[1], inputs.size(0), "labels");
+    batch_arg = 2;
+  }
+  const int64_t batch = info[batch_arg].IsNumber() ? info[batch_arg].As<Napi::Number>().Int64Value() : 1000;
+  return start_inference(env, session_, k, std::move(inputs), std::move(labels), batch);
+}
+
+Napi::Value ModelHandle::Evaluate(const Napi::CallbackInfo& info) {
+  return inference(info, static_cast<int>(InferenceKind::kEvaluate));
+}
+Napi::Value ModelHandle::RoutingStats(const Napi::CallbackInfo& info) {
+  return inference(info, static_cast<int>(InferenceKind::kRoutingStats));
+}
+Napi::Value ModelHandle::Predict(const Napi::CallbackInfo& info) {
+  return inference(info, static_cast<int>(InferenceKind::kPredict));
+}
+
+Napi::Value ModelHandle::GetState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Session& s = idle(env);
+  return guarded(env, [&]() -> Napi::Value {
+    const model::NamedTensors state = s.model->named_state();
+    Napi::Array out = Napi::Array::New(env, state.size());
+    for (size_t i = 0; i < state.size(); ++i) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", state[i].first);
+      Napi::Array shape = Napi::Array::New(env, state[i].second.dim());
+      for (int64_t d = 0; d < state[i].second.dim(); ++d) {
+        shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(state[i].second.size(d))));
+      }
+      o.Set("shape", shape);
+      o.Set("data", float32_from_tensor(env, state[i].second));
+      out.Set(static_cast<uint32_t>(i), o);
+    }
+    return out;
+  });
+}
+
+Napi::Value ModelHandle::SetState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Session& s = idle(env);
+  if (!info[0].IsArray()) throw_js(env, ErrorKind::kTypeError, "Expected an array of { name, shape, data }");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  model::NamedTensors state;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    if (!arr.Get(i).IsObject()) throw_js(env, ErrorKind::kTypeError, "Expected { name, shape, data } entries");
+    Napi::Object o = arr.Get(i).As<Napi::Object>();
+    const std::string name = o.Get("name").ToString().Utf8Value();
+    if (!o.Get("shape").IsArray()) throw_js(env, ErrorKind::kTypeError, "Expected an array for the shape of " + name);
+    Napi::Array shape_js = o.Get("shape").As<Napi::Array>();
+    std::vector<int64_t> shape;
+    int64_t numel = 1;
+    for (uint32_t d = 0; d < shape_js.Length(); ++d) {
+      const int64_t v = shape_js.Get(d).ToNumber().Int64Value();
+      if (v < 0) throw_js(env, ErrorKind::kRangeError, "Negative dimension in the shape of " + name);
+      shape.push_back(v);
+      numel *= v;
+    }
+    at::Tensor t = float_rows_from_js(env, o.Get("data"), 1, name.c_str()).view({-1});
+    if (t.numel() != numel) {
+      throw_js(env, ErrorKind::kRangeError, "Tensor " + name + " holds " + std::to_string(t.numel()) +
+                                                " values but its shape needs " + std::to_string(numel));
+    }
+    state.emplace_back(name, t.view(shape));
+  }
+  guarded(env, [&] { s.model->load_state(state); });
+  return env.Undefined();
+}
+
+Napi::Value ModelHandle::Dispose(const Napi::CallbackInfo& info) {
+  // Running jobs hold their own reference to the session; a training job is asked to stop.
+  if (session_) session_->stop.store(true);
+  session_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelHandle::Busy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!session_) return Napi::String::New(env, "disposed");
+  if (session_->training) return Napi::String::New(env, "training");
+  if (session_->readers > 0) return Napi::String::New(env, "reading");
+  return Napi::String::New(env, "idle");
+}
+
+}  // namespace moe::binding

@@ -1,0 +1,12 @@
+#include "aux_loss.h"
+
+namespace moe::model {
+
+at::Tensor load_balancing_loss(const at::Tensor& counts, const at::Tensor& prob_sums, int64_t num_tokens) {
+  const int64_t E = prob_sums.size(0);
+  if (num_tokens == 0) return at::zeros({}, prob_sums.options());
+  const at::Tensor f = counts.to(prob_sums.scalar_type()) / static_cast<double>(num_tokens);
+  return at::dot(f, prob_sums) * (static_cast<double>(E) / static_cast<double>(num_tokens));
+}
+
+}  // namespace moe::model

@@ -1,0 +1,12 @@
+// Switch/GShard load-balancing loss from the gate's statistics: N * sum_i f_i * P_i, where
+// f_i = counts_i / T (so sum_i f_i = k) and P_i = prob_sums_i / T. Equals k at perfect balance.
+// Differentiable through prob_sums only (the counts come from an argmax).
+#pragma once
+#include <ATen/ATen.h>
+
+namespace moe::model {
+
+// counts [E] int64, prob_sums [E] float, num_tokens T -> scalar.
+at::Tensor load_balancing_loss(const at::Tensor& counts, const at::Tensor& prob_sums, int64_t num_tokens);
+
+}  // namespace moe::model

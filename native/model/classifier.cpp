@@ -1,0 +1,134 @@
+#include "classifier.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/autograd.h>
+
+#include <map>
+
+#include "init.h"
+#include "moe_layer.h"
+
+namespace moe::model {
+namespace {
+
+// Linear(in->H) -> ReLU, shared by both models.
+struct InputBlock {
+  at::Tensor w, b;
+  at::Tensor operator()(const at::Tensor& x) const { return at::addmm(b, x, w.t()).relu_(); }
+};
+
+class MoEClassifierModel : public Classifier {
+ public:
+  explicit MoEClassifierModel(const ModelConfig& c) : Classifier(c) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(c.seed);
+    const int64_t In = c.input_size, H = c.hidden_size, C = c.num_classes;
+    input_.w = register_parameter("input_w", linear_uniform({H, In}, In, gen));
+    input_.b = register_parameter("input_b", linear_uniform({H}, In, gen));
+    moe_ = register_module("moe", std::make_shared<MoELayer>(H, c.expert_hidden_size, c.num_experts,
+                                                            c.top_k, gen));
+    out_w_ = register_parameter("output_w", linear_uniform({C, H}, H, gen));
+    out_b_ = register_parameter("output_b", linear_uniform({C}, H, gen));
+  }
+
+  ForwardResult forward(const at::Tensor& x) override {
+    MoELayerOutput m = moe_->forward(input_(x));
+    return ForwardResult{at::addmm(out_b_, m.y, out_w_.t()), m.aux_loss, m.gate};
+  }
+
+  ParamCount param_count() const override {
+    ParamCount pc;
+    for (const auto& p : parameters()) pc.total += p.numel();
+    pc.active = pc.total - (moe_->num_experts() - moe_->top_k()) * moe_->params_per_expert();
+    return pc;
+  }
+
+  NamedTensors named_state() override {
+    NamedTensors s = {{"input.weight", input_.w}, {"input.bias", input_.b},
+                      {"moe.gate.weight", moe_->gate_w}, {"moe.gate.bias", moe_->gate_b}};
+    for (int64_t e = 0; e < moe_->num_experts(); ++e) {
+      const std::string p = "moe.experts." + std::to_string(e) + ".";
+      s.emplace_back(p + "fc1.weight", moe_->w1[e]);
+      s.emplace_back(p + "fc1.bias", moe_->b1[e]);
+      s.emplace_back(p + "fc2.weight", moe_->w2[e]);
+      s.emplace_back(p + "fc2.bias", moe_->b2[e]);
+    }
+    s.emplace_back("output.weight", out_w_);
+    s.emplace_back("output.bias", out_b_);
+    return s;
+  }
+
+ private:
+  InputBlock input_;
+  std::shared_ptr<MoELayer> moe_;
+  at::Tensor out_w_, out_b_;
+};
+
+class DenseClassifierModel : public Classifier {
+ public:
+  explicit DenseClassifierModel(const ModelConfig& c) : Classifier(c) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(c.seed);
+    const int64_t In = c.input_size, H = c.hidden_size, F = c.expert_hidden_size, C = c.num_classes;
+    input_.w = register_parameter("input_w", linear_uniform({H, In}, In, gen));
+    input_.b = register_parameter("input_b", linear_uniform({H}, In, gen));
+    fc1_w_ = register_parameter("fc1_w", linear_uniform({F, H}, H, gen));
+    fc1_b_ = register_parameter("fc1_b", linear_uniform({F}, H, gen));
+    fc2_w_ = register_parameter("fc2_w", linear_uniform({H, F}, F, gen));
+    fc2_b_ = register_parameter("fc2_b", linear_uniform({H}, F, gen));
+    out_w_ = register_parameter("output_w", linear_uniform({C, H}, H, gen));
+    out_b_ = register_parameter("output_b", linear_uniform({C}, H, gen));
+  }
+
+  ForwardResult forward(const at::Tensor& x) override {
+    const at::Tensor h = at::addmm(fc1_b_, input_(x), fc1_w_.t()).relu_();
+    const at::Tensor y = at::addmm(fc2_b_, h, fc2_w_.t());
+    return ForwardResult{at::addmm(out_b_, y, out_w_.t()), at::Tensor(), {}};
+  }
+
+  ParamCount param_count() const override {
+    ParamCount pc;
+    for (const auto& p : parameters()) pc.total += p.numel();
+    pc.active = pc.total;
+    return pc;
+  }
+
+  NamedTensors named_state() override {
+    return {{"input.weight", input_.w}, {"input.bias", input_.b}, {"ffn.fc1.weight", fc1_w_},
+            {"ffn.fc1.bias", fc1_b_},   {"ffn.fc2.weight", fc2_w_}, {"ffn.fc2.bias", fc2_b_},
+            {"output.weight", out_w_},  {"output.bias", out_b_}};
+  }
+
+ private:
+  InputBlock input_;
+  at::Tensor fc1_w_, fc1_b_, fc2_w_, fc2_b_, out_w_, out_b_;
+};
+
+}  // namespace
+
+void Classifier::load_state(const NamedTensors& state) {
+  torch::NoGradGuard no_grad;  // before named_state(): its expert views are then plain views, safe to write
+  std::map<std::string, at::Tensor> given;
+  for (const auto& [name, t] : state) {
+    TORCH_CHECK_VALUE(given.emplace(name, t).second, "model state names tensor '", name, "' twice");
+  }
+  NamedTensors own = named_state();
+  for (const auto& [name, param] : own) {
+    auto it = given.find(name);
+    TORCH_CHECK_VALUE(it != given.end(), "model state is missing tensor '", name, "' (expected shape ",
+                      param.sizes(), ")");
+    TORCH_CHECK_VALUE(it->second.sizes() == param.sizes(), "tensor '", name, "' has shape ",
+                      it->second.sizes(), " but the model's config needs ", param.sizes());
+    TORCH_CHECK_TYPE(it->second.scalar_type() == at::kFloat, "tensor '", name, "' must be float32, got ",
+                     it->second.scalar_type());
+  }
+  TORCH_CHECK_VALUE(given.size() == own.size(), "model state has ", given.size(), " tensors but the model has ",
+                    own.size(), " (unexpected extra tensors)");
+  for (auto& [name, param] : own) param.copy_(given.at(name));
+}
+
+std::shared_ptr<Classifier> make_classifier(const ModelConfig& config) {
+  validate(config);
+  if (config.kind == ModelKind::kMoE) return std::make_shared<MoEClassifierModel>(config);
+  return std::make_shared<DenseClassifierModel>(config);
+}
+
+}  // namespace moe::model

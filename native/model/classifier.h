@@ -1,0 +1,48 @@
+// The two models of the library: Linear(in->H) -> ReLU -> [MoE layer | one expert-shaped FFN] -> Linear(H->C).
+// Parameters are named internally for speed (stacked experts); named_state() presents them under the
+// names of the equivalent PyTorch modules, which is what model files contain.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "../ops/topk_gate.h"
+#include "config.h"
+
+namespace moe::model {
+
+struct ForwardResult {
+  at::Tensor logits;    // [T,C]
+  at::Tensor aux_loss;  // scalar; undefined for the dense model
+  ops::GateOutput gate; // MoE only
+};
+
+struct ParamCount {
+  int64_t total = 0;
+  int64_t active = 0;  // per input: what one token touches (top-k experts of the MoE layer)
+};
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+class Classifier : public torch::nn::Module {
+ public:
+  explicit Classifier(ModelConfig config) : config_(std::move(config)) {}
+  virtual ForwardResult forward(const at::Tensor& x) = 0;  // x: [T,in] float32
+  virtual ParamCount param_count() const = 0;
+  // PyTorch-module names -> tensors sharing storage with the parameters (experts as per-expert views).
+  virtual NamedTensors named_state() = 0;
+  // Copies every tensor of `state` into the parameters; throws naming a missing, extra or mis-shaped one.
+  void load_state(const NamedTensors& state);
+  const ModelConfig& config() const { return config_; }
+
+ protected:
+  ModelConfig config_;
+};
+
+// Builds the model the config names, initialised from config.seed. Validates the config.
+std::shared_ptr<Classifier> make_classifier(const ModelConfig& config);
+
+}  // namespace moe::model

@@ -1,0 +1,33 @@
+// Plain configuration structs, filled by binding/ (validated in lib/ first) and re-checked by the model.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace moe::model {
+
+enum class ModelKind { kMoE, kDense };
+
+struct ModelConfig {
+  ModelKind kind = ModelKind::kMoE;
+  int64_t input_size = 784;
+  int64_t hidden_size = 256;
+  int64_t expert_hidden_size = 128;
+  int64_t num_experts = 8;  // MoE only
+  int64_t top_k = 2;        // MoE only
+  int64_t num_classes = 10;
+  double aux_loss_weight = 0.1;  // MoE only
+  uint64_t seed = 0;
+};
+
+struct TrainConfig {
+  int64_t epochs = 1;
+  int64_t batch_size = 64;
+  double learning_rate = 1e-3;
+  uint64_t shuffle_seed = 0;  // the model's seed plus the number of train calls so far
+};
+
+// Throws c10::ValueError naming the field when a value is outside what is accepted.
+void validate(const ModelConfig& config);
+void validate(const TrainConfig& config);
+
+}  // namespace moe::model

@@ -1,0 +1,122 @@
+#include "metrics.h"
+
+#include <torch/autograd.h>
+
+#include <cmath>
+#include <limits>
+
+#include "trainer.h"
+
+namespace moe::model {
+namespace {
+
+template <typename Fn>
+void for_each_batch(int64_t n, int64_t batch_size, Fn&& fn) {
+  for (int64_t begin = 0; begin < n; begin += batch_size) fn(begin, std::min(batch_size, n - begin));
+}
+
+std::vector<std::vector<int64_t>> to_matrix(const at::Tensor& t) {  // [R,C] int64 -> nested vectors
+  const at::Tensor c = t.contiguous();
+  std::vector<std::vector<int64_t>> m(c.size(0), std::vector<int64_t>(c.size(1)));
+  const int64_t* p = c.data_ptr<int64_t>();
+  for (int64_t r = 0; r < c.size(0); ++r)
+    for (int64_t k = 0; k < c.size(1); ++k) m[r][k] = p[r * c.size(1) + k];
+  return m;
+}
+
+}  // namespace
+
+EvalResult evaluate(Classifier& model, const at::Tensor& inputs, const at::Tensor& labels, int64_t batch_size) {
+  check_dataset(model, inputs, labels);
+  TORCH_CHECK_VALUE(labels.defined(), "evaluation needs labels");
+  TORCH_CHECK_VALUE(batch_size >= 1, "batch size must be >= 1, got ", batch_size);
+  torch::NoGradGuard no_grad;
+  const int64_t n = inputs.size(0), C = model.config().num_classes;
+  at::Tensor confusion = at::zeros({C * C}, at::kLong);
+  double ce_sum = 0;
+  for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
+    const at::Tensor y = labels.narrow(0, begin, size);
+    const at::Tensor logits = model.forward(inputs.narrow(0, begin, size)).logits;
+    ce_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+    confusion += at::bincount(y * C + logits.argmax(1), {}, C * C);
+  });
+  EvalResult r;
+  r.confusion = to_matrix(confusion.view({C, C}));
+  int64_t correct = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    int64_t row = 0;
+    for (int64_t p = 0; p < C; ++p) row += r.confusion[c][p];
+    correct += r.confusion[c][c];
+    r.per_class_accuracy.push_back(row ? static_cast<double>(r.confusion[c][c]) / row
+                                       : std::numeric_limits<double>::quiet_NaN());
+  }
+  r.accuracy = static_cast<double>(correct) / n;
+  r.loss = ce_sum / n;
+  return r;
+}
+
+RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at::Tensor& labels,
+                           int64_t batch_size) {
+  check_dataset(model, inputs, labels);
+  const auto& cfg = model.config();
+  TORCH_CHECK_VALUE(cfg.kind == ModelKind::kMoE, "routing statistics need an MoE model");
+  TORCH_CHECK_VALUE(labels.defined(), "routing statistics need labels (per-class routing)");
+  torch::NoGradGuard no_grad;
+  const int64_t n = inputs.size(0), C = cfg.num_classes, E = cfg.num_experts, k = cfg.top_k;
+  at::Tensor counts = at::zeros({C * E}, at::kLong);
+  at::Tensor prob_sums = at::zeros({E}, at::kDouble);
+  for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
+    const at::Tensor y = labels.narrow(0, begin, size);
+    const ForwardResult out = model.forward(inputs.narrow(0, begin, size));
+    // flat index class*E + expert for each of the k assignments of each input
+    const at::Tensor flat = (y.unsqueeze(1) * E + out.gate.idx).reshape({-1});
+    counts += at::bincount(flat, {}, C * E);
+    prob_sums += out.gate.prob_sums.to(at::kDouble);
+  });
+  RoutingStats r;
+  r.per_class_counts = to_matrix(counts.view({C, E}));
+  std::vector<double> load(E, 0.0);
+  for (int64_t c = 0; c < C; ++c) {
+    int64_t row = 0;
+    for (int64_t e = 0; e < E; ++e) row += r.per_class_counts[c][e];
+    std::vector<double> shares(E, 0.0);
+    for (int64_t e = 0; e < E; ++e) {
+      shares[e] = row ? static_cast<double>(r.per_class_counts[c][e]) / row : 0.0;
+      load[e] += r.per_class_counts[c][e];
+    }
+    // Primary and secondary: the two largest shares, ties to the lower expert index.
+    int64_t first = 0;
+    for (int64_t e = 1; e < E; ++e) if (shares[e] > shares[first]) first = e;
+    int64_t second = first == 0 ? (E > 1 ? 1 : 0) : 0;
+    for (int64_t e = 0; e < E; ++e) if (e != first && shares[e] > shares[second]) second = e;
+    r.primary.push_back({first, shares[first]});
+    r.secondary.push_back({second, E > 1 ? shares[second] : 0.0});
+    r.per_class.push_back(std::move(shares));
+  }
+  const double total = static_cast<double>(n * k);
+  double mean = 1.0 / E, var = 0;
+  const double* ps = prob_sums.data_ptr<double>();
+  for (int64_t e = 0; e < E; ++e) {
+    load[e] /= total;
+    if (load[e] > 0) r.entropy -= load[e] * std::log(load[e]);
+    var += (load[e] - mean) * (load[e] - mean);
+    r.importance.push_back(ps[e] / n);
+  }
+  r.expert_load = load;
+  r.load_cv = std::sqrt(var / E) / mean;
+  return r;
+}
+
+at::Tensor predict(Classifier& model, const at::Tensor& inputs, int64_t batch_size) {
+  check_dataset(model, inputs, at::Tensor());
+  TORCH_CHECK_VALUE(batch_size >= 1, "batch size must be >= 1, got ", batch_size);
+  torch::NoGradGuard no_grad;
+  const int64_t n = inputs.size(0);
+  at::Tensor probs = at::empty({n, model.config().num_classes}, at::kFloat);
+  for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
+    probs.narrow(0, begin, size).copy_(at::softmax(model.forward(inputs.narrow(0, begin, size)).logits, 1));
+  });
+  return probs;
+}
+
+}  // namespace moe::model

@@ -1,0 +1,47 @@
+// The training loop in C++: shuffle, batches, forward, loss (cross-entropy + w * aux), backward, Adam,
+// per-epoch metrics. Called once per JS `train` call; reports each epoch through a callback and checks
+// a stop flag between batches so an abort leaves a consistent model.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include <torch/optim/adam.h>
+
+#include "classifier.h"
+#include "config.h"
+
+namespace moe::model {
+
+struct EpochMetrics {
+  int64_t epoch = 0;               // 1-based, counted within this train call
+  double loss = 0;                 // mean over samples of cross-entropy + auxLossWeight * aux
+  double classification_loss = 0; // mean cross-entropy
+  double aux_loss = 0;             // mean load-balancing loss (0 for the dense model)
+  double accuracy = 0;             // on the training batches, with the weights of that moment
+  double seconds = 0;
+  int64_t samples = 0;             // samples seen this epoch (fewer than n when stopped mid-epoch)
+};
+
+struct TrainResult {
+  std::vector<EpochMetrics> epochs;
+  bool stopped = false;  // the stop flag ended training early; the model holds the last completed step
+};
+
+// Optimiser state that outlives one train call, so that train(1 epoch) twice continues like train(2).
+struct TrainerState {
+  std::unique_ptr<torch::optim::Adam> optimizer;
+  int64_t train_calls = 0;
+};
+
+using EpochCallback = std::function<void(const EpochMetrics&)>;
+
+// inputs: [n,in] float32, labels: [n] int64 in [0,C). Both CPU, checked here.
+TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inputs, const at::Tensor& labels,
+                  const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop);
+
+// Throws a ValueError/TypeError naming what is wrong with a dataset for this model.
+void check_dataset(const Classifier& model, const at::Tensor& inputs, const at::Tensor& labels);
+
+}  // namespace moe::model

@@ -1,0 +1,103 @@
+// CPU expert FFN: one pass over the experts' contiguous slices with addmm into preallocated outputs.
+// The loop is over E slices of one buffer on the host; the offsets are already host values (no sync).
+#include "expert_ffn.h"
+
+#include <torch/autograd.h>
+
+#include "checks.h"
+
+namespace moe::ops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const at::Tensor& offsets,
+                            const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
+                            const at::Tensor& b2) {
+    const int64_t A = rows.size(0), H = w2.size(1), F = w1.size(1), E = w1.size(0);
+    auto out = at::empty({A, H}, rows.options());
+    auto hidden = at::empty({A, F}, rows.options());  // post-ReLU activations, kept for backward
+    const int64_t* off = offsets.data_ptr<int64_t>();
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t n = off[e + 1] - off[e];
+      if (n == 0) continue;
+      at::Tensor h = hidden.narrow(0, off[e], n);
+      at::addmm_out(h, b1[e], rows.narrow(0, off[e], n), w1[e].t());
+      h.relu_();
+      at::Tensor o = out.narrow(0, off[e], n);
+      at::addmm_out(o, b2[e], h, w2[e].t());
+    }
+    ctx->save_for_backward({rows, offsets, w1, w2, hidden});
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& rows = saved[0];
+    const at::Tensor& offsets = saved[1];
+    const at::Tensor& w1 = saved[2];
+    const at::Tensor& w2 = saved[3];
+    const at::Tensor& hidden = saved[4];
+    const at::Tensor grad_out = grads[0].contiguous();
+    const int64_t E = w1.size(0);
+    auto grad_rows = at::zeros_like(rows);
+    auto grad_w1 = at::zeros_like(w1);
+    auto grad_w2 = at::zeros_like(w2);
+    auto grad_b1 = at::zeros({E, w1.size(1)}, w1.options());
+    auto grad_b2 = at::zeros({E, w2.size(1)}, w2.options());
+    const int64_t* off = offsets.data_ptr<int64_t>();
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t n = off[e + 1] - off[e];
+      if (n == 0) continue;
+      const at::Tensor dy = grad_out.narrow(0, off[e], n);  // [n,H]
+      const at::Tensor a = hidden.narrow(0, off[e], n);     // [n,F]
+      const at::Tensor x = rows.narrow(0, off[e], n);       // [n,H]
+      at::Tensor gw2 = grad_w2[e];
+      at::mm_out(gw2, dy.t(), a);
+      at::Tensor gb2 = grad_b2[e];
+      at::sum_out(gb2, dy, 0);
+      at::Tensor dh = at::mm(dy, w2[e]).mul_(a.gt(0));  // ReLU': a > 0 exactly where its input was > 0
+      at::Tensor gw1 = grad_w1[e];
+      at::mm_out(gw1, dh.t(), x);
+      at::Tensor gb1 = grad_b1[e];
+      at::sum_out(gb1, dh, 0);
+      at::Tensor gx = grad_rows.narrow(0, off[e], n);
+      at::mm_out(gx, dh, w1[e]);
+    }
+    return {grad_rows, at::Tensor(), grad_w1, grad_b1, grad_w2, grad_b2};
+  }
+};
+
+}  // namespace
+
+at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
+                      const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
+  check_float(rows, "rows");
+  check_dim(rows, 2, "rows");
+  check_dim(w1, 3, "w1");
+  check_dim(w2, 3, "w2");
+  const int64_t E = w1.size(0), F = w1.size(1), H = w1.size(2);
+  MOE_CHECK_VALUE(rows.size(1) == H, "rows must have ", H, " columns (w1's input size), got ", rows.size(1));
+  MOE_CHECK_VALUE(w2.sizes() == at::IntArrayRef({E, H, F}), "w2 must have shape [", E, ", ", H, ", ", F,
+                  "], got ", w2.sizes());
+  MOE_CHECK_VALUE(b1.sizes() == at::IntArrayRef({E, F}), "b1 must have shape [", E, ", ", F, "], got ",
+                  b1.sizes());
+  MOE_CHECK_VALUE(b2.sizes() == at::IntArrayRef({E, H}), "b2 must have shape [", E, ", ", H, "], got ",
+                  b2.sizes());
+  MOE_CHECK_TYPE(offsets.scalar_type() == at::kLong && offsets.device().is_cpu(),
+                 "offsets must be an int64 CPU tensor");
+  MOE_CHECK_VALUE(offsets.dim() == 1 && offsets.size(0) == E + 1, "offsets must have shape [", E + 1,
+                  "], got ", offsets.sizes());
+  const at::Tensor off = offsets.contiguous();
+  const int64_t* o = off.data_ptr<int64_t>();
+  MOE_CHECK_VALUE(o[0] == 0 && o[E] == rows.size(0), "offsets must start at 0 and end at rows.size(0)=",
+                  rows.size(0), ", got ", o[0], " and ", o[E]);
+  for (int64_t e = 0; e < E; ++e) {
+    MOE_CHECK_VALUE(o[e] <= o[e + 1], "offsets must be non-decreasing, got ", o[e], " then ", o[e + 1]);
+  }
+  return ExpertFfnFunction::apply(rows.contiguous(), off, w1, b1, w2, b2);
+}
+
+}  // namespace moe::ops

@@ -1,0 +1,67 @@
+// Runs every registered native test and ends with "N passed, N failed" (exit 1 on any failure).
+#include <cstdio>
+#include <cstring>
+
+#include "testing.h"
+
+namespace moe::testing {
+
+std::vector<TestCase>& registry() {
+  static std::vector<TestCase> tests;
+  return tests;
+}
+
+void expect_close(const torch::Tensor& a, const torch::Tensor& ref, double atol, double rtol, const std::string& what) {
+  EXPECT_TRUE(a.sizes() == ref.sizes(), what, ": shape ", a.sizes(), " vs reference ", ref.sizes());
+  if (a.numel() == 0) return;
+  const auto ad = a.to(torch::kDouble), rd = ref.to(torch::kDouble);
+  const auto excess = (ad - rd).abs() - (atol + rtol * rd.abs());
+  const int64_t worst = excess.reshape({-1}).argmax().item<int64_t>();
+  const double e = excess.reshape({-1})[worst].item<double>();
+  EXPECT_TRUE(e <= 0, what, ": element ", worst, " is ", ad.reshape({-1})[worst].item<double>(), " vs reference ",
+              rd.reshape({-1})[worst].item<double>(), " (atol ", atol, ", rtol ", rtol, ")");
+}
+
+void expect_equal(const torch::Tensor& a, const torch::Tensor& ref, const std::string& what) {
+  EXPECT_TRUE(a.sizes() == ref.sizes(), what, ": shape ", a.sizes(), " vs reference ", ref.sizes());
+  EXPECT_TRUE(torch::equal(a.to(ref.scalar_type()), ref), what, ": values differ from the reference");
+}
+
+torch::Tensor finite_difference(const std::function<double(const torch::Tensor&)>& f, const torch::Tensor& x,
+                                double eps) {
+  torch::Tensor xc = x.detach().to(torch::kDouble).clone().contiguous();
+  torch::Tensor grad = torch::zeros_like(xc);
+  double* p = xc.data_ptr<double>();
+  double* g = grad.data_ptr<double>();
+  for (int64_t i = 0; i < xc.numel(); ++i) {
+    const double orig = p[i];
+    p[i] = orig + eps;
+    const double up = f(xc);
+    p[i] = orig - eps;
+    const double down = f(xc);
+    p[i] = orig;
+    g[i] = (up - down) / (2 * eps);
+  }
+  return grad;
+}
+
+}  // namespace moe::testing
+
+int main(int argc, char** argv) {
+  using namespace moe::testing;
+  const char* filter = argc > 1 ? argv[1] : nullptr;
+  int passed = 0, failed = 0;
+  for (const auto& t : registry()) {
+    if (filter && !std::strstr(t.name.c_str(), filter)) continue;
+    try {
+      t.fn();
+      ++passed;
+      std::printf("ok   %s\n", t.name.c_str());
+    } catch (const std::exception& e) {
+      ++failed;
+      std::printf("FAIL %s\n     %s\n", t.name.c_str(), e.what());
+    }
+  }
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}

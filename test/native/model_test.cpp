@@ -1,0 +1,166 @@
+// Model-level checks: parameter counts of the reference configs, the MoE layer against a naive per-token
+// MoE (softmax gate, top-k, renormalise, weighted expert sum) including the aux loss, seeded
+// reproducibility of init and training, and state round trips with their error cases.
+#include "../../native/model/aux_loss.h"
+#include "../../native/model/classifier.h"
+#include "../../native/model/moe_layer.h"
+#include "../../native/model/trainer.h"
+#include "testing.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+using namespace moe;
+using moe::testing::expect_close;
+using moe::testing::expect_equal;
+
+namespace {
+
+model::ModelConfig reference_config(model::ModelKind kind) {
+  model::ModelConfig c;
+  c.kind = kind;
+  return c;  // defaults are the reference experiment: 784 -> 256, 8 experts of 256 -> 128 -> 256, top-2
+}
+
+}  // namespace
+
+MOE_TEST(parameter_counts_of_the_reference_models) {
+  const auto moe = model::make_classifier(reference_config(model::ModelKind::kMoE))->param_count();
+  EXPECT_TRUE(moe.total == 732946, "MoE total ", moe.total);
+  EXPECT_TRUE(moe.active == 337426, "MoE active ", moe.active);
+  const auto dense = model::make_classifier(reference_config(model::ModelKind::kDense))->param_count();
+  EXPECT_TRUE(dense.total == 269450 && dense.active == 269450, "dense ", dense.total, "/", dense.active);
+}
+
+MOE_TEST(moe_layer_matches_naive_per_token_moe) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  const int64_t H = 12, F = 7, E = 6, k = 2, T = 23;
+  model::MoELayer layer(H, F, E, k, gen);
+  torch::manual_seed(30);
+  const auto x = torch::randn({T, H});
+  const auto out = layer.forward(x);
+  auto y_ref = torch::zeros({T, H});
+  auto f = torch::zeros({E});
+  auto P = torch::zeros({E});
+  for (int64_t t = 0; t < T; ++t) {
+    const auto p = torch::softmax(torch::mv(layer.gate_w, x[t]) + layer.gate_b, 0);
+    P += p;
+    const auto [vals, ids] = p.topk(k);
+    const auto w = vals / vals.sum();
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t e = ids[j].item<int64_t>();
+      f[e] += 1;
+      const auto h = torch::relu(torch::mv(layer.w1[e], x[t]) + layer.b1[e]);
+      y_ref[t] += w[j] * (torch::mv(layer.w2[e], h) + layer.b2[e]);
+    }
+  }
+  expect_close(out.y, y_ref, 1e-5, 1e-4, "MoE layer output vs per-token loop");
+  const double aux_ref = (E * (f / T) * (P / T)).sum().item<double>();  // N * sum f_i P_i
+  expect_close(out.aux_loss, torch::tensor(aux_ref), 1e-6, 1e-5, "aux loss vs hand formula");
+}
+
+MOE_TEST(aux_loss_equals_k_at_perfect_balance) {
+  // 8 experts, 16 tokens, top-2: every expert gets 4 assignments and mean probability 1/8.
+  const auto counts = torch::full({8}, 4, torch::kLong);
+  const auto prob_sums = torch::full({8}, 16.0 / 8);
+  expect_close(model::load_balancing_loss(counts, prob_sums, 16), torch::tensor(2.0), 1e-6, 0, "balanced aux");
+  // All load on one expert with all its probability: N * 1 * ... = 8 * (2 * 1) -> f_0 = 2, P_0 = 1.
+  auto c1 = torch::zeros({8}, torch::kLong);
+  c1[0] = 32;
+  auto p1 = torch::zeros({8});
+  p1[0] = 16;
+  expect_close(model::load_balancing_loss(c1, p1, 16), torch::tensor(16.0), 1e-6, 0, "collapsed aux");
+}
+
+MOE_TEST(seeded_models_and_training_are_reproducible) {
+  auto cfg = reference_config(model::ModelKind::kMoE);
+  cfg.input_size = 20;
+  cfg.hidden_size = 16;
+  cfg.expert_hidden_size = 8;
+  cfg.num_classes = 3;
+  cfg.seed = 42;
+  torch::manual_seed(31);
+  const auto inputs = torch::rand({150, 20});
+  const auto labels = torch::randint(0, 3, {150}, torch::kLong);
+  model::TrainConfig tc;
+  tc.epochs = 2;
+  tc.batch_size = 16;
+  tc.shuffle_seed = 7;
+  std::vector<torch::Tensor> finals;
+  std::vector<double> losses;
+  for (int run = 0; run < 2; ++run) {
+    auto m = model::make_classifier(cfg);
+    model::TrainerState st;
+    std::atomic<bool> stop{false};
+    const auto r = model::train(*m, st, inputs, labels, tc, nullptr, stop);
+    EXPECT_TRUE(r.epochs.size() == 2, "two epochs");
+    losses.push_back(r.epochs.back().loss);
+    std::vector<torch::Tensor> flat;
+    for (const auto& p : m->parameters()) flat.push_back(p.detach().reshape({-1}));
+    finals.push_back(torch::cat(flat));
+  }
+  expect_equal(finals[0], finals[1], "parameters after two seeded runs");
+  EXPECT_TRUE(losses[0] == losses[1], "losses ", losses[0], " vs ", losses[1]);
+  cfg.seed = 43;
+  const auto other = model::make_classifier(cfg);
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : other->parameters()) flat.push_back(p.detach().reshape({-1}));
+  EXPECT_TRUE(!torch::equal(torch::cat(flat), finals[0]), "another seed must give other weights");
+}
+
+MOE_TEST(training_reduces_loss_and_stop_flag_ends_early) {
+  auto cfg = reference_config(model::ModelKind::kMoE);
+  cfg.input_size = 10;
+  cfg.hidden_size = 16;
+  cfg.expert_hidden_size = 8;
+  cfg.num_experts = 4;
+  cfg.num_classes = 2;
+  torch::manual_seed(32);
+  const auto inputs = torch::randn({256, 10});
+  const auto labels = (inputs.select(1, 0) > 0).to(torch::kLong);  // a learnable rule
+  auto m = model::make_classifier(cfg);
+  model::TrainerState st;
+  std::atomic<bool> stop{false};
+  model::TrainConfig tc;
+  tc.epochs = 15;
+  tc.batch_size = 32;
+  tc.learning_rate = 1e-2;
+  const auto r = model::train(*m, st, inputs, labels, tc, nullptr, stop);
+  EXPECT_TRUE(r.epochs.back().classification_loss < 0.5 * r.epochs.front().classification_loss, "loss fell from ",
+              r.epochs.front().classification_loss, " to ", r.epochs.back().classification_loss);
+  EXPECT_TRUE(r.epochs.back().accuracy > 0.9, "accuracy ", r.epochs.back().accuracy);
+  stop.store(true);
+  const auto stopped = model::train(*m, st, inputs, labels, tc, nullptr, stop);
+  EXPECT_TRUE(stopped.stopped && stopped.epochs.empty(), "a set stop flag must end training before any step");
+}
+
+MOE_TEST(state_round_trip_and_errors) {
+  auto cfg = reference_config(model::ModelKind::kMoE);
+  cfg.seed = 1;
+  auto a = model::make_classifier(cfg);
+  cfg.seed = 2;
+  auto b = model::make_classifier(cfg);
+  model::NamedTensors state;
+  for (auto& [name, t] : a->named_state()) state.emplace_back(name, t.detach().clone());
+  EXPECT_TRUE(state.size() == 6 + 8 * 4, "tensor count ", state.size());
+  EXPECT_TRUE(state[4].first == "moe.experts.0.fc1.weight", "PyTorch-style names, got ", state[4].first);
+  b->load_state(state);
+  const auto x = torch::rand({9, 784});
+  torch::NoGradGuard ng;
+  expect_equal(b->forward(x).logits, a->forward(x).logits, "logits after load_state");
+
+  auto expect_value_error = [&](model::NamedTensors s, const char* what) {
+    bool threw = false;
+    try {
+      b->load_state(s);
+    } catch (const c10::ValueError&) {
+      threw = true;
+    }
+    EXPECT_TRUE(threw, what);
+  };
+  auto missing = state;
+  missing.pop_back();
+  expect_value_error(missing, "a missing tensor must raise ValueError");
+  auto misshaped = state;
+  misshaped[0].second = torch::zeros({3, 3});
+  expect_value_error(misshaped, "a mis-shaped tensor must raise ValueError");
+}

@@ -1,0 +1,51 @@
+// A minimal test harness for the native tests: registration, float comparisons with explicit tolerances,
+// exact comparisons, and a central-difference gradient checker in float64. No dependencies beyond libtorch.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace moe::testing {
+
+struct TestCase {
+  std::string name;
+  std::function<void()> fn;
+};
+std::vector<TestCase>& registry();
+
+struct Register {
+  Register(const char* name, std::function<void()> fn) { registry().push_back({name, std::move(fn)}); }
+};
+
+#define MOE_TEST(name)                                                 \
+  static void name();                                                  \
+  static ::moe::testing::Register name##_registered(#name, &name);     \
+  static void name()
+
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+#define EXPECT_TRUE(cond, ...)                                                              \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
+      std::ostringstream os_;                                                               \
+      os_ << __FILE__ << ":" << __LINE__ << ": expected " #cond " " << c10::str(__VA_ARGS__); \
+      throw ::moe::testing::Failure(os_.str());                                             \
+    }                                                                                       \
+  } while (0)
+
+// |a - ref| <= atol + rtol * |ref| elementwise; reports the worst element.
+void expect_close(const torch::Tensor& a, const torch::Tensor& ref, double atol, double rtol, const std::string& what);
+// Same shape, same dtype class, identical values.
+void expect_equal(const torch::Tensor& a, const torch::Tensor& ref, const std::string& what);
+
+// Central differences of a scalar function f at x (float64), eps ~1e-6. Returns df/dx with x's shape.
+torch::Tensor finite_difference(const std::function<double(const torch::Tensor&)>& f, const torch::Tensor& x,
+                                double eps = 1e-6);
+
+}  // namespace moe::testing
