@@ -21,3 +21,4 @@ export type {
   ExpertShare,
 } from './options.js';
 export { version } from './version.js';
+export { runReferenceExperiment, referenceSettings, type ReferenceReport, type ReferenceSettings } from './experiment.js';

@@ -1,13 +1,18 @@
 // Loads the compiled addon (a prebuild or build/Release) with node-gyp-build. On failure the error says
 // what was tried, what the loader reported, and how to fix the usual causes.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { NativeAddon } from './nativeTypes.js';
 
 const require = createRequire(import.meta.url);
-/** The package root: dist/lib/native.js -> ../.. */
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The package root: the nearest folder above this file with a package.json (from lib/ or dist/lib/). */
+export const packageRoot = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 
 export class NativeLoadError extends Error {
   readonly code = 'ERR_TORCH_MOE_NATIVE_LOAD';

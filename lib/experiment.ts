@@ -1,0 +1,62 @@
+// The reference experiment of the README: the MoE classifier and its dense baseline trained on the
+// first 5,000 MNIST training images and tested on all 10,000 test images, with the routing table.
+import { DenseClassifier } from './DenseClassifier.js';
+import { MoEClassifier } from './MoEClassifier.js';
+import { loadMnist } from './data/loadMnist.js';
+import type { EpochMetrics, EvaluationResult, RoutingStats, TrainHistory } from './options.js';
+
+export interface ReferenceSettings {
+  limit: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  auxLossWeight: number;
+  seed: number;
+  onEpochEnd?: (model: 'moe' | 'dense', m: EpochMetrics) => void;
+  signal?: AbortSignal;
+}
+
+export const referenceSettings: ReferenceSettings = {
+  limit: 5000,
+  epochs: 30,
+  batchSize: 64,
+  learningRate: 1e-3,
+  auxLossWeight: 0.1,
+  seed: 0,
+};
+
+export interface ModelReport {
+  params: { total: number; active: number };
+  history: TrainHistory;
+  trainSeconds: number;
+  test: EvaluationResult;
+}
+
+export interface ReferenceReport {
+  settings: Omit<ReferenceSettings, 'onEpochEnd' | 'signal'>;
+  moe: ModelReport & { routing: RoutingStats };
+  dense: ModelReport;
+}
+
+export async function runReferenceExperiment(settings: ReferenceSettings = referenceSettings): Promise<ReferenceReport> {
+  const { onEpochEnd, signal, ...plain } = settings;
+  const [train, test] = await Promise.all([loadMnist({ split: 'train', limit: settings.limit }), loadMnist({ split: 'test' })]);
+  const trainOptions = { epochs: settings.epochs, batchSize: settings.batchSize, learningRate: settings.learningRate, signal };
+
+  const moe = new MoEClassifier({ numExperts: 8, topK: 2, auxLossWeight: settings.auxLossWeight, seed: settings.seed });
+  const dense = new DenseClassifier({ seed: settings.seed });
+  try {
+    const run = async (model: MoEClassifier | DenseClassifier, kind: 'moe' | 'dense') => {
+      const started = performance.now();
+      const history = await model.train(train, { ...trainOptions, onEpochEnd: (m) => onEpochEnd?.(kind, m) });
+      const trainSeconds = (performance.now() - started) / 1000;
+      return { params: model.paramCount(), history, trainSeconds, test: await model.evaluate(test) };
+    };
+    const moeReport = { ...(await run(moe, 'moe')), routing: await moe.routingStats(test) };
+    const denseReport = await run(dense, 'dense');
+    return { settings: plain, moe: moeReport, dense: denseReport };
+  } finally {
+    moe.dispose();
+    dense.dispose();
+  }
+}
