@@ -1,0 +1,41 @@
+// libtorch discovery at build time (native/cmake/find_torch.cmake): the documented order, and one message
+// that says how to get libtorch when none is found. Runs CMake's configure step only.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// CMake wraps long messages: compare with whitespace collapsed.
+const flat = (s: string) => s.replace(/\s+/g, ' ');
+
+function configure(env: Record<string, string>, ...args: string[]) {
+  const build = mkdtempSync(path.join(os.tmpdir(), 'torch-moe-cmake-'));
+  const r = spawnSync('cmake', ['-S', '.', '-B', build, '-DBUILD_TESTING=OFF', ...args], {
+    env: { ...process.env, LIBTORCH: '', ...env },
+    encoding: 'utf8',
+  });
+  return { status: r.status, output: flat(`${r.stdout}${r.stderr}`) };
+}
+
+describe('libtorch discovery', () => {
+  it('uses LIBTORCH first when it points at a prefix with the Torch CMake config', () => {
+    const r = configure({ LIBTORCH: '/usr' });
+    expect(r.status).toBe(0);
+    expect(r.output).toMatch(/torch-moe: libtorch \d+\.\d+\.\d+ from LIBTORCH=\/usr/);
+  });
+
+  it('stops with the fix when LIBTORCH points nowhere', () => {
+    const r = configure({ LIBTORCH: '/nonexistent/libtorch' });
+    expect(r.status).not.toBe(0);
+    expect(r.output).toMatch(/LIBTORCH is set to '\/nonexistent\/libtorch' but no TorchConfig.cmake was found/);
+  });
+
+  it('falls back to the system libtorch, and explains when there is none', () => {
+    expect(configure({}).output).toMatch(/libtorch \d+\.\d+\.\d+ from (system|Python PyTorch)/);
+    const none = configure({ PYTHON: '/bin/false' }, '-DCMAKE_DISABLE_FIND_PACKAGE_Torch=TRUE');
+    expect(none.status).not.toBe(0);
+    expect(none.output).toMatch(/libtorch was not found\. Searched, in order:/);
+    expect(none.output).toMatch(/apt-get install libtorch-dev libopenblas0-openmp/);
+  });
+});
