@@ -1,4 +1,5 @@
 // Public option and result types, their defaults, and their validation.
+import type { NativeModelConfig } from './nativeTypes.js';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidType } from './validate.js';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
@@ -20,17 +21,8 @@ export interface MoEClassifierOptions extends DenseClassifierOptions {
   auxLossWeight?: number;     // default 0.1: total loss = cross-entropy + auxLossWeight · aux
 }
 
-export interface ResolvedConfig {
-  kind: 'moe' | 'dense';
-  inputSize: number;
-  hiddenSize: number;
-  expertHiddenSize: number;
-  numClasses: number;
-  numExperts?: number;
-  topK?: number;
-  auxLossWeight?: number;
-  seed: number;
-}
+/** A config with every default filled in: what the native model is built from and what model files store. */
+export type ResolvedConfig = NativeModelConfig;
 
 const SIZE_MAX = 1 << 20;  // generous, but stops a typo from asking for terabytes
 

@@ -38,12 +38,17 @@ Session& ModelHandle::live(Napi::Env env) {
   return *session_;
 }
 
-Session& ModelHandle::idle(Napi::Env env) {
+Session& ModelHandle::not_training(Napi::Env env) {
   Session& s = live(env);
   if (s.training) {
     throw_js(env, ErrorKind::kError, "The model is training; wait for train() to settle or abort it",
              "ERR_TORCH_MOE_BUSY");
   }
+  return s;
+}
+
+Session& ModelHandle::idle(Napi::Env env) {
+  Session& s = not_training(env);
   if (s.readers > 0) {
     throw_js(env, ErrorKind::kError, "The model is running evaluate/predict/routingStats; wait for them first",
              "ERR_TORCH_MOE_BUSY");
@@ -88,11 +93,7 @@ Napi::Value ModelHandle::RequestStop(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelHandle::inference(const Napi::CallbackInfo& info, int kind) {
   Napi::Env env = info.Env();
-  Session& s = live(env);
-  if (s.training) {
-    throw_js(env, ErrorKind::kError, "The model is training; wait for train() to settle or abort it",
-             "ERR_TORCH_MOE_BUSY");
-  }
+  Session& s = not_training(env);
   const auto k = static_cast<InferenceKind>(kind);
   const int64_t in = s.model->config().input_size;
   at::Tensor inputs = float_rows_from_js(env, info[0], in, "inputs");
@@ -118,7 +119,8 @@ Napi::Value ModelHandle::Predict(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelHandle::GetState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Session& s = idle(env);
+  // Reading the weights is safe beside running inference; only training changes them.
+  Session& s = not_training(env);
   return guarded(env, [&]() -> Napi::Value {
     const model::NamedTensors state = s.model->named_state();
     Napi::Array out = Napi::Array::New(env, state.size());

@@ -28,6 +28,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   Napi::Value Busy(const Napi::CallbackInfo& info);
 
   Session& live(Napi::Env env);           // throws if disposed
+  Session& not_training(Napi::Env env);   // throws if disposed or training
   Session& idle(Napi::Env env);           // throws if disposed or training or reading
   Napi::Value inference(const Napi::CallbackInfo& info, int kind);
 

@@ -21,6 +21,17 @@ model::ModelConfig reference_config(model::ModelKind kind) {
   return c;  // defaults are the reference experiment: 784 -> 256, 8 experts of 256 -> 128 -> 256, top-2
 }
 
+// A model small enough to train in milliseconds.
+model::ModelConfig small_config(int64_t inputs, int64_t experts, int64_t classes) {
+  auto c = reference_config(model::ModelKind::kMoE);
+  c.input_size = inputs;
+  c.hidden_size = 16;
+  c.expert_hidden_size = 8;
+  c.num_experts = experts;
+  c.num_classes = classes;
+  return c;
+}
+
 }  // namespace
 
 MOE_TEST(parameter_counts_of_the_reference_models) {
@@ -72,11 +83,7 @@ MOE_TEST(aux_loss_equals_k_at_perfect_balance) {
 }
 
 MOE_TEST(seeded_models_and_training_are_reproducible) {
-  auto cfg = reference_config(model::ModelKind::kMoE);
-  cfg.input_size = 20;
-  cfg.hidden_size = 16;
-  cfg.expert_hidden_size = 8;
-  cfg.num_classes = 3;
+  auto cfg = small_config(20, 8, 3);
   cfg.seed = 42;
   torch::manual_seed(31);
   const auto inputs = torch::rand({150, 20});
@@ -108,12 +115,7 @@ MOE_TEST(seeded_models_and_training_are_reproducible) {
 }
 
 MOE_TEST(training_reduces_loss_and_stop_flag_ends_early) {
-  auto cfg = reference_config(model::ModelKind::kMoE);
-  cfg.input_size = 10;
-  cfg.hidden_size = 16;
-  cfg.expert_hidden_size = 8;
-  cfg.num_experts = 4;
-  cfg.num_classes = 2;
+  const auto cfg = small_config(10, 4, 2);
   torch::manual_seed(32);
   const auto inputs = torch::randn({256, 10});
   const auto labels = (inputs.select(1, 0) > 0).to(torch::kLong);  // a learnable rule
