@@ -55,7 +55,6 @@ export interface NativeTensor {
 export type NativeLabels = Uint8Array | Uint16Array | Int32Array;
 
 export interface NativeModelHandle {
-  config(): NativeModelConfig;
   paramCount(): { total: number; active: number };
   train(
     inputs: Float32Array,
@@ -70,7 +69,6 @@ export interface NativeModelHandle {
   getState(): NativeTensor[];
   setState(state: NativeTensor[]): void;
   dispose(): void;
-  busy(): 'idle' | 'training' | 'reading' | 'disposed';
 }
 
 export interface NativeAddon {

@@ -176,23 +176,6 @@ Napi::Object to_js(Napi::Env env, const model::RoutingStats& r) {
   return o;
 }
 
-Napi::Object to_js(Napi::Env env, const model::ModelConfig& c) {
-  Napi::Object o = Napi::Object::New(env);
-  const bool moe = c.kind == model::ModelKind::kMoE;
-  o.Set("kind", Napi::String::New(env, moe ? "moe" : "dense"));
-  o.Set("inputSize", Napi::Number::New(env, static_cast<double>(c.input_size)));
-  o.Set("hiddenSize", Napi::Number::New(env, static_cast<double>(c.hidden_size)));
-  o.Set("expertHiddenSize", Napi::Number::New(env, static_cast<double>(c.expert_hidden_size)));
-  o.Set("numClasses", Napi::Number::New(env, static_cast<double>(c.num_classes)));
-  if (moe) {
-    o.Set("numExperts", Napi::Number::New(env, static_cast<double>(c.num_experts)));
-    o.Set("topK", Napi::Number::New(env, static_cast<double>(c.top_k)));
-    o.Set("auxLossWeight", Napi::Number::New(env, c.aux_loss_weight));
-  }
-  o.Set("seed", Napi::Number::New(env, static_cast<double>(c.seed)));
-  return o;
-}
-
 Napi::Float32Array float32_from_tensor(Napi::Env env, const at::Tensor& t) {
   const at::Tensor c = t.detach().to(at::kFloat).contiguous();
   Napi::Float32Array a = Napi::Float32Array::New(env, c.numel());

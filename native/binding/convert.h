@@ -22,7 +22,6 @@ model::TrainConfig train_config_from_js(Napi::Env env, const Napi::Object& obj);
 Napi::Object to_js(Napi::Env env, const model::EpochMetrics& m);
 Napi::Object to_js(Napi::Env env, const model::EvalResult& r);
 Napi::Object to_js(Napi::Env env, const model::RoutingStats& r);
-Napi::Object to_js(Napi::Env env, const model::ModelConfig& c);
 Napi::Float32Array float32_from_tensor(Napi::Env env, const at::Tensor& t);
 
 }  // namespace moe::binding

@@ -10,8 +10,7 @@ namespace moe::binding {
 
 Napi::Function ModelHandle::Define(Napi::Env env) {
   return DefineClass(env, "ModelHandle",
-                     {InstanceMethod("config", &ModelHandle::Config),
-                      InstanceMethod("paramCount", &ModelHandle::ParamCount),
+                     {InstanceMethod("paramCount", &ModelHandle::ParamCount),
                       InstanceMethod("train", &ModelHandle::Train),
                       InstanceMethod("requestStop", &ModelHandle::RequestStop),
                       InstanceMethod("evaluate", &ModelHandle::Evaluate),
@@ -19,8 +18,7 @@ Napi::Function ModelHandle::Define(Napi::Env env) {
                       InstanceMethod("predict", &ModelHandle::Predict),
                       InstanceMethod("getState", &ModelHandle::GetState),
                       InstanceMethod("setState", &ModelHandle::SetState),
-                      InstanceMethod("dispose", &ModelHandle::Dispose),
-                      InstanceMethod("busy", &ModelHandle::Busy)});
+                      InstanceMethod("dispose", &ModelHandle::Dispose)});
 }
 
 ModelHandle::ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info) {
@@ -54,10 +52,6 @@ Session& ModelHandle::idle(Napi::Env env) {
              "ERR_TORCH_MOE_BUSY");
   }
   return s;
-}
-
-Napi::Value ModelHandle::Config(const Napi::CallbackInfo& info) {
-  return to_js(info.Env(), live(info.Env()).model->config());
 }
 
 Napi::Value ModelHandle::ParamCount(const Napi::CallbackInfo& info) {
@@ -175,14 +169,6 @@ Napi::Value ModelHandle::Dispose(const Napi::CallbackInfo& info) {
   if (session_) session_->stop.store(true);
   session_.reset();
   return info.Env().Undefined();
-}
-
-Napi::Value ModelHandle::Busy(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!session_) return Napi::String::New(env, "disposed");
-  if (session_->training) return Napi::String::New(env, "training");
-  if (session_->readers > 0) return Napi::String::New(env, "reading");
-  return Napi::String::New(env, "idle");
 }
 
 }  // namespace moe::binding

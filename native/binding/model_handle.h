@@ -15,7 +15,6 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   explicit ModelHandle(const Napi::CallbackInfo& info);  // new ModelHandle(config)
 
  private:
-  Napi::Value Config(const Napi::CallbackInfo& info);
   Napi::Value ParamCount(const Napi::CallbackInfo& info);
   Napi::Value Train(const Napi::CallbackInfo& info);          // (inputs, labels, options, onEpoch?)
   Napi::Value RequestStop(const Napi::CallbackInfo& info);
@@ -25,7 +24,6 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   Napi::Value GetState(const Napi::CallbackInfo& info);       // -> [{ name, shape, data }]
   Napi::Value SetState(const Napi::CallbackInfo& info);       // ([{ name, shape, data }])
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  Napi::Value Busy(const Napi::CallbackInfo& info);
 
   Session& live(Napi::Env env);           // throws if disposed
   Session& not_training(Napi::Env env);   // throws if disposed or training
