@@ -39,12 +39,23 @@ describe('event loop', () => {
     execFileSync('mkfifo', fifos);
     // Opening a FIFO for reading blocks its pool thread until a writer opens it.
     const reads = fifos.map((f) => readFile(f, 'utf8'));
+    // Release the pool (the writes themselves would queue behind the blocked reads, so use a child process).
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const f of fifos) execFileSync('sh', ['-c', `printf done > '${f}'`]);
+    };
+    // If train did need a pool thread, it would wait for this release: fail then instead of hanging.
+    const failsafe = setTimeout(release, 30_000);
     await new Promise((r) => setTimeout(r, 100));
     const history = await model.train(data, { epochs: 1 });
-    expect(history.epochs).toHaveLength(1);
+    const finishedWhileBlocked = !released;
+    release();
+    clearTimeout(failsafe);
     model.dispose();
-    // Release the pool (the writes themselves queue behind the blocked reads, so use a child process).
-    for (const f of fifos) execFileSync('sh', ['-c', `printf done > '${f}'`]);
+    expect(finishedWhileBlocked).toBe(true);
+    expect(history.epochs).toHaveLength(1);
     expect(await Promise.all(reads)).toEqual(fifos.map(() => 'done'));
   });
 });
