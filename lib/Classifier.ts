@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { checkDataset, checkInputs, type Dataset } from './dataset.js';
-import { decodeSafetensors, encodeSafetensors, ModelFileError } from './checkpoint/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, ModelFileError, type NamedTensor } from './checkpoint/safetensors.js';
 import { native } from './native.js';
 import type { NativeModelHandle } from './nativeTypes.js';
 import {
@@ -52,48 +52,44 @@ export abstract class Classifier {
    * Aborting `signal` stops at the next batch and resolves with `stopped: true`; the model stays usable.
    * A second train, or any other call, while training rejects with code ERR_TORCH_MOE_BUSY.
    */
-  train(data: Dataset, options: TrainOptions = {}): Promise<TrainHistory> {
-    return withJsStack(async () => {
-      const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
-      const { onEpochEnd, signal, ...native } = resolveTrainOptions(options);
-      let callbackError: unknown;
-      const onEpoch = (m: EpochMetrics) => {
-        if (!onEpochEnd || callbackError !== undefined) return;
-        try {
-          onEpochEnd(m);
-        } catch (err) {
-          callbackError = err;
-          this.handle.requestStop();
-        }
-      };
-      const result = this.handle.train(d.inputs, d.labels, native, onEpoch);
-      const onAbort = () => this.handle.requestStop();
-      if (signal?.aborted) onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
+  async train(data: Dataset, options: TrainOptions = {}): Promise<TrainHistory> {
+    const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
+    const { onEpochEnd, signal, ...schedule } = resolveTrainOptions(options);
+    // The user's callback runs here, not in native code: its exception stops training and is rethrown
+    // as it was thrown, with its own stack.
+    let callbackError: unknown;
+    const onEpoch = (m: EpochMetrics) => {
+      if (!onEpochEnd || callbackError !== undefined) return;
       try {
-        const history = await result;
-        if (callbackError !== undefined) throw callbackError;
-        return history;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
+        onEpochEnd(m);
+      } catch (err) {
+        callbackError = err;
+        this.handle.requestStop();
       }
-    });
+    };
+    const result = withJsStack(() => this.handle.train(d.inputs, d.labels, schedule, onEpoch));
+    const onAbort = () => this.handle.requestStop();
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const history = await result;
+      if (callbackError !== undefined) throw callbackError;
+      return history;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   /** Accuracy, mean cross-entropy, per-class accuracy and the confusion matrix over a labelled dataset. */
-  evaluate(data: Dataset, options: InferenceOptions = {}): Promise<EvaluationResult> {
-    return withJsStack(async () => {
-      const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
-      return this.handle.evaluate(d.inputs, d.labels, inferenceBatch(options));
-    });
+  async evaluate(data: Dataset, options: InferenceOptions = {}): Promise<EvaluationResult> {
+    const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
+    return withJsStack(() => this.handle.evaluate(d.inputs, d.labels, inferenceBatch(options)));
   }
 
   /** Class probabilities, `n · numClasses` values, row-major. Inputs: `n · inputSize` float32 values. */
-  predict(inputs: Float32Array, options: InferenceOptions = {}): Promise<Float32Array> {
-    return withJsStack(async () => {
-      checkInputs('inputs', inputs, this.config.inputSize);
-      return this.handle.predict(inputs, inferenceBatch(options));
-    });
+  async predict(inputs: Float32Array, options: InferenceOptions = {}): Promise<Float32Array> {
+    checkInputs('inputs', inputs, this.config.inputSize);
+    return withJsStack(() => this.handle.predict(inputs, inferenceBatch(options)));
   }
 
   /**
@@ -101,8 +97,7 @@ export abstract class Classifier {
    * SHA-256 of the tensor bytes in the metadata). Writes a temporary file and renames it over `file`, so a
    * failed save leaves any previous file intact. Optimiser state is not saved.
    */
-  save(file: string): Promise<void> {
-    return withJsStack(async () => {
+  async save(file: string): Promise<void> {
       if (typeof file !== 'string' || file.length === 0) throw invalidType('file', 'a file path', file);
       const buf = encodeSafetensors(this.handle.getState(), {
         format: MODEL_FORMAT,
@@ -123,7 +118,6 @@ export abstract class Classifier {
         await rm(tmp, { force: true });
         throw err;
       }
-    });
   }
 
   /** Frees the native model. Later calls reject; a running train is asked to stop first. */
@@ -131,43 +125,55 @@ export abstract class Classifier {
     this.handle.dispose();
   }
 
-  /** @internal Reads and verifies a model file and builds the model it describes. */
-  protected static async readModelFile<T extends Classifier>(
-    file: string,
+  /** @internal Builds the model a read model file describes; `kind` is what the caller asked for. */
+  static fromModelFile<T extends Classifier>(
+    m: ModelFile,
     kind: 'moe' | 'dense',
     make: (options: Omit<ResolvedConfig, 'kind'>) => T,
-  ): Promise<T> {
-    if (typeof file !== 'string' || file.length === 0) throw invalidType('file', 'a file path', file);
-    let buf: Buffer;
-    try {
-      buf = await readFile(file);
-    } catch (err) {
-      throw new ModelFileError(`${file}: cannot read the model file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  ): T {
+    if (m.config.kind !== kind) {
+      throw new ModelFileError(`${m.file}: holds a '${m.config.kind}' model; load it with ${m.config.kind === 'moe' ? 'MoEClassifier' : 'DenseClassifier'}.load or loadModel`);
     }
-    const { tensors, metadata } = decodeSafetensors(buf, file);
-    if (metadata.format !== MODEL_FORMAT || typeof metadata.config !== 'string') {
-      throw new ModelFileError(`${file}: a safetensors file without torch-moe metadata (format '${metadata.format}')`);
-    }
-    let config: ResolvedConfig;
-    try {
-      config = JSON.parse(metadata.config) as ResolvedConfig;
-      checkObject('config', config);
-    } catch {
-      throw new ModelFileError(`${file}: the model config in the metadata is not valid JSON`);
-    }
-    if (config.kind !== kind) {
-      throw new ModelFileError(`${file}: holds a '${config.kind}' model; load it with ${config.kind === 'moe' ? 'MoEClassifier' : 'DenseClassifier'}.load`);
-    }
-    const { kind: _kind, ...options } = config;
+    const { kind: _kind, ...options } = m.config;
     const model = make(options);
     try {
-      model.handle.setState(tensors);
+      model.handle.setState(m.tensors);
     } catch (err) {
       model.dispose();
-      throw new ModelFileError(`${file}: ${(err as Error).message}`);
+      throw new ModelFileError(`${m.file}: ${(err as Error).message}`);
     }
     return model;
   }
+}
+
+/** A verified model file: its config and tensors. */
+export interface ModelFile {
+  file: string;
+  config: ResolvedConfig;
+  tensors: NamedTensor[];
+}
+
+/** @internal Reads a model file and verifies format, checksum and metadata (not yet the tensor names). */
+export async function readModelFile(file: string): Promise<ModelFile> {
+  if (typeof file !== 'string' || file.length === 0) throw invalidType('file', 'a file path', file);
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (err) {
+    throw new ModelFileError(`${file}: cannot read the model file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const { tensors, metadata } = decodeSafetensors(buf, file);
+  if (metadata.format !== MODEL_FORMAT || typeof metadata.config !== 'string') {
+    throw new ModelFileError(`${file}: a safetensors file without torch-moe metadata (format '${metadata.format}')`);
+  }
+  let config: ResolvedConfig;
+  try {
+    config = JSON.parse(metadata.config) as ResolvedConfig;
+    checkObject('config', config);
+  } catch {
+    throw new ModelFileError(`${file}: the model config in the metadata is not valid JSON`);
+  }
+  return { file, config, tensors };
 }
 
 export function inferenceBatch(options: InferenceOptions): number {

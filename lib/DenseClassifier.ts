@@ -1,6 +1,5 @@
-import { Classifier } from './Classifier.js';
+import { Classifier, readModelFile } from './Classifier.js';
 import type { DenseClassifierOptions } from './options.js';
-import { withJsStack } from './validate.js';
 
 /** The dense baseline: Linear(inputSize→hiddenSize) → ReLU → one expert-shaped FFN → Linear(→numClasses). */
 export class DenseClassifier extends Classifier {
@@ -9,7 +8,7 @@ export class DenseClassifier extends Classifier {
   }
 
   /** Loads a model written by `save`, verifying format, checksum, tensor names and shapes. */
-  static load(file: string): Promise<DenseClassifier> {
-    return withJsStack(() => Classifier.readModelFile(file, 'dense', (c) => new DenseClassifier(c)));
+  static async load(file: string): Promise<DenseClassifier> {
+    return Classifier.fromModelFile(await readModelFile(file), 'dense', (c) => new DenseClassifier(c));
   }
 }

@@ -1,4 +1,4 @@
-import { Classifier, inferenceBatch, type InferenceOptions } from './Classifier.js';
+import { Classifier, readModelFile, inferenceBatch, type InferenceOptions } from './Classifier.js';
 import { checkDataset, type Dataset } from './dataset.js';
 import type { MoEClassifierOptions, RoutingStats } from './options.js';
 import { withJsStack } from './validate.js';
@@ -14,15 +14,13 @@ export class MoEClassifier extends Classifier {
   }
 
   /** Which experts each class is routed to, expert load and balance, over a labelled dataset. */
-  routingStats(data: Dataset, options: InferenceOptions = {}): Promise<RoutingStats> {
-    return withJsStack(async () => {
-      const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
-      return this.handle.routingStats(d.inputs, d.labels, inferenceBatch(options));
-    });
+  async routingStats(data: Dataset, options: InferenceOptions = {}): Promise<RoutingStats> {
+    const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
+    return withJsStack(() => this.handle.routingStats(d.inputs, d.labels, inferenceBatch(options)));
   }
 
   /** Loads a model written by `save`, verifying format, checksum, tensor names and shapes. */
-  static load(file: string): Promise<MoEClassifier> {
-    return withJsStack(() => Classifier.readModelFile(file, 'moe', (c) => new MoEClassifier(c)));
+  static async load(file: string): Promise<MoEClassifier> {
+    return Classifier.fromModelFile(await readModelFile(file), 'moe', (c) => new MoEClassifier(c));
   }
 }

@@ -5,11 +5,10 @@ import { Classifier } from './Classifier.js';
 import { DenseClassifier } from './DenseClassifier.js';
 import { MoEClassifier } from './MoEClassifier.js';
 import { loadMnist } from './data/loadMnist.js';
-import { decodeSafetensors } from './checkpoint/safetensors.js';
+import { loadModel } from './loadModel.js';
 import { runReferenceExperiment, referenceSettings, type ReferenceReport } from './experiment.js';
 import { formatHistoryLine, formatRoutingTable } from './report.js';
 import { setNumThreads, getNumThreads, buildInfo } from './threads.js';
-import { readFile } from 'node:fs/promises';
 
 const USAGE = `Usage: torch-moe <command> [options]
 
@@ -143,9 +142,7 @@ async function main(argv: string[]): Promise<number> {
     case 'routing': {
       const file = rest[0];
       if (!file) throw new TypeError(`Expected a model file: torch-moe ${command} <model.safetensors>`);
-      const meta = decodeSafetensors(await readFile(file), file).metadata;
-      const kind = (JSON.parse(meta.config ?? '{}') as { kind?: string }).kind;
-      const model = kind === 'dense' ? await DenseClassifier.load(file) : await MoEClassifier.load(file);
+      const model = await loadModel(file);
       const test = await loadMnist({ split: 'test', dir: values.data });
       if (command === 'evaluate') {
         const r = await model.evaluate(test);

@@ -1,6 +1,7 @@
 // Public exports of torch-moe.
 export { MoEClassifier } from './MoEClassifier.js';
 export { DenseClassifier } from './DenseClassifier.js';
+export { loadModel } from './loadModel.js';
 export { Classifier, type InferenceOptions } from './Classifier.js';
 export { loadMnist, type LoadMnistOptions } from './data/loadMnist.js';
 export { DataFileError } from './data/idx.js';

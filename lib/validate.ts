@@ -55,8 +55,9 @@ export function checkKnownKeys(name: string, value: Record<string, unknown>, kno
 }
 
 /**
- * Errors thrown by the native addon carry its stack only; re-attach the caller's stack so that a
- * rejected `await model.train()` points at user code.
+ * Wraps one promise-returning native call. Errors the addon rejects with are created on a later turn of
+ * the event loop and carry no user frames; re-attach the caller's stack so that a rejected
+ * `await model.train()` points at user code. Only native calls go through here, never user callbacks.
  */
 export async function withJsStack<T>(work: () => Promise<T>): Promise<T> {
   const here = new Error();

@@ -76,6 +76,9 @@ describe('data and training options', () => {
     expect(() => handle.train(new Float32Array(7), new Uint8Array(2), { epochs: 1, batchSize: 1, learningRate: 1 })).toThrow(/multiple of 4/);
     await expect(handle.train(inputs, Uint8Array.of(0, 2), { epochs: 1, batchSize: 1, learningRate: 1 })).rejects.toThrow(/labels must be in \[0, numClasses=2\)/);
     expect(() => handle.train(inputs, Uint8Array.of(0, 1), { epochs: 1, batchSize: 0, learningRate: 1 })).toThrow(/batchSize/);
+    // A throwing progress callback given straight to the native layer stops training and rejects with it.
+    const boom = new Error('native callback failed');
+    await expect(handle.train(inputs, Uint8Array.of(0, 1), { epochs: 5, batchSize: 1, learningRate: 1e-3 }, () => { throw boom; })).rejects.toBe(boom);
     inputs[3] = NaN;
     await expect(handle.predict(inputs, 10)).rejects.toThrow(/finite/);
     handle.dispose();
@@ -112,8 +115,10 @@ describe('model state', () => {
     const data = synthetic(64, tinyMoE.inputSize, tinyMoE.numClasses);
     let calls = 0;
     const boom = new Error('callback failed');
+    const stack = boom.stack;
     await expect(model.train(data, { epochs: 50, onEpochEnd: () => { calls++; throw boom; } })).rejects.toBe(boom);
     expect(calls).toBe(1);
+    expect(boom.stack).toBe(stack); // the user's error comes back untouched
     await expect(model.evaluate(data)).resolves.toHaveProperty('accuracy'); // still usable
     model.dispose();
   });

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DenseClassifier, ModelFileError, MoEClassifier } from '../lib/index.js';
+import { DenseClassifier, ModelFileError, MoEClassifier, loadModel } from '../lib/index.js';
 import { mnist, synthetic, tinyMoE } from './helpers/data.js';
 
 let dir: string;
@@ -41,6 +41,11 @@ describe('save and load', () => {
     await dense.save(denseFile);
     expect(await (await DenseClassifier.load(denseFile)).predict(data.inputs)).toEqual(await dense.predict(data.inputs));
     await expect(MoEClassifier.load(denseFile)).rejects.toThrow(/holds a 'dense' model; load it with DenseClassifier.load/);
+    // loadModel picks the class from the file's metadata.
+    const anyDense = await loadModel(denseFile);
+    expect(anyDense).toBeInstanceOf(DenseClassifier);
+    expect(await anyDense.predict(data.inputs)).toEqual(await dense.predict(data.inputs));
+    expect(await loadModel(file)).toBeInstanceOf(MoEClassifier);
   });
 
   it.skipIf(!python)('is read by an eager PyTorch model with the same module names and gives the same probabilities', async () => {
