@@ -13,9 +13,8 @@ export function checkInputs(name: string, inputs: unknown, inputSize: number): n
   if (inputs.length === 0 || inputs.length % inputSize !== 0) {
     throw invalidRange(`${name}.length`, `a positive multiple of inputSize (${inputSize})`, inputs.length);
   }
-  for (let i = 0; i < inputs.length; i++) {
-    if (!Number.isFinite(inputs[i])) throw invalidRange(`${name}[${i}]`, 'a finite number (no NaN or Infinity)', inputs[i]);
-  }
+  // NaN and Infinity are found by the native layer on its worker thread, not by a scan here that would
+  // hold the event loop (about 150 ms for 60,000 MNIST images).
   return inputs.length / inputSize;
 }
 

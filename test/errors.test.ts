@@ -49,7 +49,9 @@ describe('data and training options', () => {
     await expect(model.train({ ...data, inputs: data.inputs.subarray(1) })).rejects.toThrow(/multiple of inputSize \(16\) for data.inputs.length but received 1023/);
     const nan = Float32Array.from(data.inputs);
     nan[37] = NaN;
-    await expect(model.train({ ...data, inputs: nan })).rejects.toThrow(/finite number .* for data.inputs\[37\] but received NaN/);
+    await expect(model.train({ ...data, inputs: nan })).rejects.toThrow(/finite number .* for inputs\[37\] but received NaN/);
+    nan[37] = -Infinity;
+    await expect(model.predict(nan)).rejects.toThrow(/for inputs\[37\] but received -Infinity/);
     const bad = Uint8Array.from(data.labels);
     bad[5] = 4;
     await expect(model.train({ ...data, labels: bad })).rejects.toThrow(/Expected a class in \[0, 4\) for data.labels\[5\] but received 4/);
@@ -80,7 +82,7 @@ describe('data and training options', () => {
     const boom = new Error('native callback failed');
     await expect(handle.train(inputs, Uint8Array.of(0, 1), { epochs: 5, batchSize: 1, learningRate: 1e-3 }, () => { throw boom; })).rejects.toBe(boom);
     inputs[3] = NaN;
-    await expect(handle.predict(inputs, 10)).rejects.toThrow(/finite/);
+    await expect(handle.predict(inputs, 10)).rejects.toThrow(/for inputs\[3\] but received NaN/);
     handle.dispose();
   });
 });

@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 
 #include <chrono>
+#include <cmath>
 
 namespace moe::model {
 
@@ -13,7 +14,14 @@ void check_dataset(const Classifier& model, const at::Tensor& inputs, const at::
   TORCH_CHECK_VALUE(inputs.dim() == 2 && inputs.size(1) == c.input_size, "inputs must have shape [n, ",
                     c.input_size, "], got ", inputs.sizes());
   TORCH_CHECK_VALUE(inputs.size(0) >= 1, "the dataset must hold at least one sample");
-  TORCH_CHECK_VALUE(at::isfinite(inputs).all().item<bool>(), "inputs must be finite (no NaN or Infinity)");
+  // Checked here, on the worker thread, rather than by a scan on the JS thread (60k MNIST images: 47M values).
+  if (!at::isfinite(inputs).all().item<bool>()) {
+    const at::Tensor flat = inputs.reshape({-1});
+    const int64_t at = at::logical_not(at::isfinite(flat)).nonzero().min().item<int64_t>();
+    const float v = flat[at].item<float>();
+    TORCH_CHECK_VALUE(false, "Expected a finite number (no NaN or Infinity) for inputs[", at, "] but received ",
+                      std::isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity"));
+  }
   if (!labels.defined()) return;
   TORCH_CHECK_TYPE(labels.scalar_type() == at::kLong, "labels must be int64, got ", labels.scalar_type());
   TORCH_CHECK_VALUE(labels.dim() == 1 && labels.size(0) == inputs.size(0), "labels must have shape [",
