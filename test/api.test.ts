@@ -89,7 +89,8 @@ describe('inference results', () => {
   });
 
   it('reports its device, config and build', () => {
-    expect(model.device).toBe('cpu');
+    const b = buildInfo();
+    expect(model.device).toBe(b.cudaKernels && b.cudaAvailable ? 'cuda' : 'cpu');
     expect(model.config).toMatchObject({ kind: 'moe', numExperts: 4, topK: 2, auxLossWeight: 0.1 });
     expect(buildInfo().libtorchVersion).toMatch(/^\d+\.\d+/);
   });

@@ -5,6 +5,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include "../ops/cuda_support.h"
 #include "errors.h"
 #include "model_handle.h"
 
@@ -30,7 +31,7 @@ Napi::Object BuildInfo(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("libtorchVersion", Napi::String::New(env, TORCH_VERSION));
   o.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
-  o.Set("cudaKernels", Napi::Boolean::New(env, false));
+  o.Set("cudaKernels", Napi::Boolean::New(env, ops::cuda_kernels_built()));
   return o;
 }
 

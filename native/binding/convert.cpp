@@ -134,8 +134,28 @@ model::ModelConfig model_config_from_js(Napi::Env env, const Napi::Object& o) {
   return c;
 }
 
+void apply_runtime_options(Napi::Env env, const Napi::Object& o, model::ModelConfig& c) {
+  if (o.Has("device") && !o.Get("device").IsUndefined()) {
+    const std::string device = o.Get("device").ToString().Utf8Value();
+    if (device != "cpu" && device != "cuda") {
+      throw_js(env, ErrorKind::kRangeError, "Expected 'cpu' or 'cuda' for device but received '" + device + "'");
+    }
+    c.device = device;
+  }
+  if (o.Has("forceBalancedRouting") && !o.Get("forceBalancedRouting").IsUndefined()) {
+    if (!o.Get("forceBalancedRouting").IsBoolean()) {
+      throw_js(env, ErrorKind::kTypeError, "Expected a boolean for forceBalancedRouting");
+    }
+    c.force_balanced_routing = o.Get("forceBalancedRouting").As<Napi::Boolean>().Value();
+  }
+}
+
 model::TrainConfig train_config_from_js(Napi::Env env, const Napi::Object& o) {
   model::TrainConfig c;
+  if (o.Has("cudaGraph") && !o.Get("cudaGraph").IsUndefined()) {
+    if (!o.Get("cudaGraph").IsBoolean()) throw_js(env, ErrorKind::kTypeError, "Expected a boolean for cudaGraph");
+    c.cuda_graph = o.Get("cudaGraph").As<Napi::Boolean>().Value();
+  }
   c.epochs = int_field(env, o, "epochs", c.epochs);
   c.batch_size = int_field(env, o, "batchSize", c.batch_size);
   c.learning_rate = number_field(env, o, "learningRate", c.learning_rate);

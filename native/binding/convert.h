@@ -18,6 +18,8 @@ at::Tensor labels_from_js(Napi::Env env, const Napi::Value& value, int64_t n, co
 
 model::ModelConfig model_config_from_js(Napi::Env env, const Napi::Object& obj);
 model::TrainConfig train_config_from_js(Napi::Env env, const Napi::Object& obj);
+// Run-time choices that are not part of a model file: { device: 'cpu'|'cuda', forceBalancedRouting }.
+void apply_runtime_options(Napi::Env env, const Napi::Object& obj, model::ModelConfig& config);
 
 Napi::Object to_js(Napi::Env env, const model::EpochMetrics& m);
 Napi::Object to_js(Napi::Env env, const model::EvalResult& r);

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "../ops/expert_ffn.h"
 #include "convert.h"
 #include "errors.h"
 #include "workers.h"
@@ -11,6 +12,7 @@ namespace moe::binding {
 Napi::Function ModelHandle::Define(Napi::Env env) {
   return DefineClass(env, "ModelHandle",
                      {InstanceMethod("paramCount", &ModelHandle::ParamCount),
+                      InstanceMethod("info", &ModelHandle::Info),
                       InstanceMethod("train", &ModelHandle::Train),
                       InstanceMethod("requestStop", &ModelHandle::RequestStop),
                       InstanceMethod("evaluate", &ModelHandle::Evaluate),
@@ -26,7 +28,9 @@ ModelHandle::ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mode
   if (!info[0].IsObject()) throw_js(env, ErrorKind::kTypeError, "Expected a config object");
   guarded(env, [&] {
     session_ = std::make_shared<Session>();
-    session_->model = model::make_classifier(model_config_from_js(env, info[0].As<Napi::Object>()));
+    model::ModelConfig config = model_config_from_js(env, info[0].As<Napi::Object>());
+    if (info[1].IsObject()) apply_runtime_options(env, info[1].As<Napi::Object>(), config);
+    session_->model = model::make_classifier(config);
     session_->model->eval();
   });
 }
@@ -60,6 +64,17 @@ Napi::Value ModelHandle::ParamCount(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("total", Napi::Number::New(env, static_cast<double>(pc.total)));
   o.Set("active", Napi::Number::New(env, static_cast<double>(pc.active)));
+  return o;
+}
+
+Napi::Value ModelHandle::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const model::Classifier& m = *live(env).model;
+  const bool cuda = m.device().is_cuda();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("device", Napi::String::New(env, cuda ? "cuda" : "cpu"));
+  o.Set("expertPath", Napi::String::New(env, m.config().kind == model::ModelKind::kMoE ? ops::expert_path_name(cuda)
+                                                                                      : "dense"));
   return o;
 }
 

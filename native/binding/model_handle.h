@@ -12,10 +12,11 @@ namespace moe::binding {
 class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
-  explicit ModelHandle(const Napi::CallbackInfo& info);  // new ModelHandle(config)
+  explicit ModelHandle(const Napi::CallbackInfo& info);  // new ModelHandle(config, { device, forceBalancedRouting })
 
  private:
   Napi::Value ParamCount(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);           // -> { device, expertPath }
   Napi::Value Train(const Napi::CallbackInfo& info);          // (inputs, labels, options, onEpoch?)
   Napi::Value RequestStop(const Napi::CallbackInfo& info);
   Napi::Value Evaluate(const Napi::CallbackInfo& info);       // (inputs, labels, batchSize)

@@ -6,8 +6,13 @@
 //   offsets [E+1]: expert e owns sorted rows [offsets[e], offsets[e+1])
 //   sorted_to_assignment [A]: the assignment at each sorted row (stable: increasing a within an expert)
 //   assignment_to_sorted [A]: its inverse
-// Permute forward:  rows[s] = x[sorted_to_assignment[s] / k]          x [T,H] -> rows [A,H]
-// Permute backward: grad_x[t] = sum_j grad_rows[assignment_to_sorted[t*k+j]]   (a gather, no atomics)
+// Capacity layout (the CUDA expert path, a padded batched GEMM): expert e owns rows [e*C, (e+1)*C) of
+// R = E*C rows; its assignments fill them in increasing assignment order and the rest are padding
+// (row_to_assignment = -1). C must be >= every expert's count: T when each token's k choices are distinct,
+// which the gate guarantees. Every shape is then static, so no count ever has to reach the host.
+// Permute forward:  rows[r] = x[row_to_assignment[r] / k], or 0 for padding      x [T,H] -> rows [R,H]
+// Permute backward: grad_x[t] = sum_j grad_rows[assignment_to_row[t*k+j]]   (a gather, no atomics)
+// (The packed layout is the case R = A, with sorted_to_assignment / assignment_to_sorted as the maps.)
 #pragma once
 #include <cstdint>
 
@@ -18,11 +23,28 @@ void dispatch_plan_ref(const int64_t* expert_ids, int64_t A, int64_t E, int64_t*
 void dispatch_plan_cpu(const int64_t* expert_ids, int64_t A, int64_t E, int64_t* offsets,
                        int64_t* sorted_to_assignment, int64_t* assignment_to_sorted);
 
+void dispatch_plan_padded_ref(const int64_t* expert_ids, int64_t A, int64_t E, int64_t capacity, int64_t* counts,
+                              int64_t* assignment_to_row, int64_t* row_to_assignment);
+
 template <typename scalar_t>
-void permute_forward_ref(const scalar_t* x, const int64_t* sorted_to_assignment, int64_t T, int64_t k,
-                         int64_t H, scalar_t* rows);
+void permute_forward_ref(const scalar_t* x, const int64_t* row_to_assignment, int64_t R, int64_t k, int64_t H,
+                         scalar_t* rows);
 template <typename scalar_t>
-void permute_backward_ref(const scalar_t* grad_rows, const int64_t* assignment_to_sorted, int64_t T,
-                          int64_t k, int64_t H, scalar_t* grad_x);
+void permute_backward_ref(const scalar_t* grad_rows, const int64_t* assignment_to_row, int64_t T, int64_t k,
+                          int64_t H, scalar_t* grad_x);
+
+// CUDA launchers (permute_cuda.cu): device pointers, enqueued on `stream` (a cudaStream_t). The plan is a
+// deterministic counting sort (chunk histograms, a per-expert scan over chunks, in-chunk stable ranks);
+// `workspace` holds dispatch_plan_padded_cuda_workspace(A, E) int64 values.
+int64_t dispatch_plan_padded_cuda_workspace(int64_t A, int64_t E);
+void dispatch_plan_padded_cuda(const int64_t* expert_ids, int64_t A, int64_t E, int64_t capacity,
+                               int64_t* counts, int64_t* assignment_to_row, int64_t* row_to_assignment,
+                               int64_t* workspace, void* stream);
+template <typename scalar_t>
+void permute_forward_cuda(const scalar_t* x, const int64_t* row_to_assignment, int64_t R, int64_t k, int64_t H,
+                          scalar_t* rows, void* stream);
+template <typename scalar_t>
+void permute_backward_cuda(const scalar_t* grad_rows, const int64_t* assignment_to_row, int64_t T, int64_t k,
+                           int64_t H, scalar_t* grad_x, void* stream);
 
 }  // namespace moe::kernels

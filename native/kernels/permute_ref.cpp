@@ -22,13 +22,24 @@ void dispatch_plan_ref(const int64_t* expert_ids, int64_t A, int64_t E, int64_t*
   }
 }
 
+void dispatch_plan_padded_ref(const int64_t* expert_ids, int64_t A, int64_t E, int64_t capacity, int64_t* counts,
+                              int64_t* assignment_to_row, int64_t* row_to_assignment) {
+  for (int64_t r = 0; r < E * capacity; ++r) row_to_assignment[r] = -1;
+  for (int64_t e = 0; e < E; ++e) counts[e] = 0;
+  for (int64_t a = 0; a < A; ++a) {  // increasing a: each expert's rows keep assignment order
+    const int64_t e = expert_ids[a];
+    const int64_t row = e * capacity + counts[e]++;
+    assignment_to_row[a] = row;
+    row_to_assignment[row] = a;
+  }
+}
+
 template <typename scalar_t>
-void permute_forward_ref(const scalar_t* x, const int64_t* sorted_to_assignment, int64_t T, int64_t k,
-                         int64_t H, scalar_t* rows) {
-  (void)T;
-  for (int64_t s = 0; s < T * k; ++s) {
-    const int64_t t = sorted_to_assignment[s] / k;
-    for (int64_t h = 0; h < H; ++h) rows[s * H + h] = x[t * H + h];
+void permute_forward_ref(const scalar_t* x, const int64_t* row_to_assignment, int64_t R, int64_t k, int64_t H,
+                         scalar_t* rows) {
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t a = row_to_assignment[r];
+    for (int64_t h = 0; h < H; ++h) rows[r * H + h] = a < 0 ? scalar_t(0) : x[(a / k) * H + h];
   }
 }
 

@@ -34,4 +34,15 @@ void topk_gate_backward_cpu(const scalar_t* probs, const int64_t* idx, const sca
                             const scalar_t* grad_weights, const scalar_t* grad_prob_sums, int64_t T,
                             int64_t E, int64_t k, scalar_t* grad_logits);
 
+// CUDA launchers (topk_gate_cuda.cu): device pointers, enqueued on `stream` (a cudaStream_t; void* so
+// that this header needs no CUDA include). Same outputs and tie rule as the reference.
+template <typename scalar_t>
+void topk_gate_forward_cuda(const scalar_t* logits, int64_t T, int64_t E, int64_t k, scalar_t* probs,
+                            int64_t* idx, scalar_t* weights, int64_t* counts, scalar_t* prob_sums,
+                            void* stream);
+template <typename scalar_t>
+void topk_gate_backward_cuda(const scalar_t* probs, const int64_t* idx, const scalar_t* weights,
+                             const scalar_t* grad_weights, const scalar_t* grad_prob_sums, int64_t T,
+                             int64_t E, int64_t k, scalar_t* grad_logits, void* stream);
+
 }  // namespace moe::kernels

@@ -5,6 +5,9 @@
 
 #include <map>
 
+#include <torch/cuda.h>
+
+#include "../ops/cuda_support.h"
 #include "init.h"
 #include "moe_layer.h"
 
@@ -24,8 +27,8 @@ class MoEClassifierModel : public Classifier {
     const int64_t In = c.input_size, H = c.hidden_size, C = c.num_classes;
     input_.w = register_parameter("input_w", linear_uniform({H, In}, In, gen));
     input_.b = register_parameter("input_b", linear_uniform({H}, In, gen));
-    moe_ = register_module("moe", std::make_shared<MoELayer>(H, c.expert_hidden_size, c.num_experts,
-                                                            c.top_k, gen));
+    moe_ = register_module("moe", std::make_shared<MoELayer>(H, c.expert_hidden_size, c.num_experts, c.top_k,
+                                                            c.force_balanced_routing, gen));
     out_w_ = register_parameter("output_w", linear_uniform({C, H}, H, gen));
     out_b_ = register_parameter("output_b", linear_uniform({C}, H, gen));
   }
@@ -125,10 +128,25 @@ void Classifier::load_state(const NamedTensors& state) {
   for (auto& [name, param] : own) param.copy_(given.at(name));
 }
 
+at::Device Classifier::device() const { return parameters().front().device(); }
+
 std::shared_ptr<Classifier> make_classifier(const ModelConfig& config) {
   validate(config);
-  if (config.kind == ModelKind::kMoE) return std::make_shared<MoEClassifierModel>(config);
-  return std::make_shared<DenseClassifierModel>(config);
+  if (config.device == "cuda") {
+    TORCH_CHECK_VALUE(ops::cuda_kernels_built(), "device 'cuda' needs torch-moe built against a libtorch with "
+                      "CUDA, but this build's libtorch has none; rebuild against a CUDA libtorch or use 'cpu'");
+    TORCH_CHECK_VALUE(torch::cuda::is_available(), "device 'cuda' needs a visible NVIDIA GPU, but CUDA reports "
+                      "none (check the driver and CUDA_VISIBLE_DEVICES); use 'cpu'");
+  }
+  std::shared_ptr<Classifier> model;
+  if (config.kind == ModelKind::kMoE) {
+    model = std::make_shared<MoEClassifierModel>(config);
+  } else {
+    model = std::make_shared<DenseClassifierModel>(config);
+  }
+  // Initialised on the CPU from the seed, then moved: the same seed gives the same weights on every device.
+  if (config.device == "cuda") model->to(at::Device(at::kCUDA, 0));
+  return model;
 }
 
 }  // namespace moe::model

@@ -37,12 +37,13 @@ class Classifier : public torch::nn::Module {
   // Copies every tensor of `state` into the parameters; throws naming a missing, extra or mis-shaped one.
   void load_state(const NamedTensors& state);
   const ModelConfig& config() const { return config_; }
+  at::Device device() const;  // where the parameters live
 
  protected:
   ModelConfig config_;
 };
 
-// Builds the model the config names, initialised from config.seed. Validates the config.
+// Builds the model the config names, initialised from config.seed, on config.device. Validates the config.
 std::shared_ptr<Classifier> make_classifier(const ModelConfig& config);
 
 }  // namespace moe::model

@@ -17,6 +17,8 @@ void validate(const ModelConfig& c) {
                       c.num_experts, "], got ", c.top_k);
     TORCH_CHECK_VALUE(c.aux_loss_weight >= 0, "auxLossWeight must be >= 0, got ", c.aux_loss_weight);
   }
+  TORCH_CHECK_VALUE(c.device == "cpu" || c.device == "cuda", "device must be 'cpu' or 'cuda', got '", c.device,
+                    "'");
 }
 
 void validate(const TrainConfig& c) {

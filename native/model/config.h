@@ -17,6 +17,12 @@ struct ModelConfig {
   int64_t num_classes = 10;
   double aux_loss_weight = 0.1;  // MoE only
   uint64_t seed = 0;
+  // Where the model lives: "cpu" or "cuda" (a run-time choice, not part of a model file).
+  std::string device = "cpu";
+  // Benchmark switch (MoE only): tokens go round-robin to experts with equal weights whatever the gate
+  // says, so that the expert path can be timed apart from the router's balance (as MegaBlocks and
+  // Megatron offer). The gate still runs and its aux loss still trains it. Not for real training.
+  bool force_balanced_routing = false;
 };
 
 struct TrainConfig {
@@ -24,6 +30,7 @@ struct TrainConfig {
   int64_t batch_size = 64;
   double learning_rate = 1e-3;
   uint64_t shuffle_seed = 0;  // the model's seed plus the number of train calls so far
+  bool cuda_graph = true;     // CUDA only: capture the full-batch step once and replay it
 };
 
 // Throws c10::ValueError naming the field when a value is outside what is accepted.

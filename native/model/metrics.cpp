@@ -32,16 +32,18 @@ EvalResult evaluate(Classifier& model, const at::Tensor& inputs, const at::Tenso
   TORCH_CHECK_VALUE(batch_size >= 1, "batch size must be >= 1, got ", batch_size);
   torch::NoGradGuard no_grad;
   const int64_t n = inputs.size(0), C = model.config().num_classes;
-  at::Tensor confusion = at::zeros({C * C}, at::kLong);
-  double ce_sum = 0;
+  const at::Device device = model.device();
+  // Accumulated where the model runs and read once at the end (no per-batch sync on a GPU).
+  at::Tensor confusion = at::zeros({C * C}, at::TensorOptions(at::kLong).device(device));
+  at::Tensor ce_sum = at::zeros({}, at::TensorOptions(at::kDouble).device(device));
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
-    const at::Tensor y = labels.narrow(0, begin, size);
-    const at::Tensor logits = model.forward(inputs.narrow(0, begin, size)).logits;
-    ce_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+    const at::Tensor y = labels.narrow(0, begin, size).to(device);
+    const at::Tensor logits = model.forward(inputs.narrow(0, begin, size).to(device)).logits;
+    ce_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).to(at::kDouble);
     confusion += at::bincount(y * C + logits.argmax(1), {}, C * C);
   });
   EvalResult r;
-  r.confusion = to_matrix(confusion.view({C, C}));
+  r.confusion = to_matrix(confusion.view({C, C}).cpu());
   int64_t correct = 0;
   for (int64_t c = 0; c < C; ++c) {
     int64_t row = 0;
@@ -51,7 +53,7 @@ EvalResult evaluate(Classifier& model, const at::Tensor& inputs, const at::Tenso
                                        : std::numeric_limits<double>::quiet_NaN());
   }
   r.accuracy = static_cast<double>(correct) / n;
-  r.loss = ce_sum / n;
+  r.loss = ce_sum.item<double>() / n;
   return r;
 }
 
@@ -63,17 +65,20 @@ RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at
   TORCH_CHECK_VALUE(labels.defined(), "routing statistics need labels (per-class routing)");
   torch::NoGradGuard no_grad;
   const int64_t n = inputs.size(0), C = cfg.num_classes, E = cfg.num_experts, k = cfg.top_k;
-  at::Tensor counts = at::zeros({C * E}, at::kLong);
-  at::Tensor prob_sums = at::zeros({E}, at::kDouble);
+  const at::Device device = model.device();
+  at::Tensor counts = at::zeros({C * E}, at::TensorOptions(at::kLong).device(device));
+  at::Tensor prob_sums = at::zeros({E}, at::TensorOptions(at::kDouble).device(device));
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
-    const at::Tensor y = labels.narrow(0, begin, size);
-    const ForwardResult out = model.forward(inputs.narrow(0, begin, size));
+    const at::Tensor y = labels.narrow(0, begin, size).to(device);
+    const ForwardResult out = model.forward(inputs.narrow(0, begin, size).to(device));
     // flat index class*E + expert for each of the k assignments of each input
     const at::Tensor flat = (y.unsqueeze(1) * E + out.gate.idx).reshape({-1});
     counts += at::bincount(flat, {}, C * E);
     prob_sums += out.gate.prob_sums.to(at::kDouble);
   });
   RoutingStats r;
+  counts = counts.cpu();
+  prob_sums = prob_sums.cpu();
   r.per_class_counts = to_matrix(counts.view({C, E}));
   std::vector<double> load(E, 0.0);
   for (int64_t c = 0; c < C; ++c) {
@@ -114,7 +119,8 @@ at::Tensor predict(Classifier& model, const at::Tensor& inputs, int64_t batch_si
   const int64_t n = inputs.size(0);
   at::Tensor probs = at::empty({n, model.config().num_classes}, at::kFloat);
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
-    probs.narrow(0, begin, size).copy_(at::softmax(model.forward(inputs.narrow(0, begin, size)).logits, 1));
+    const at::Tensor x = inputs.narrow(0, begin, size).to(model.device());
+    probs.narrow(0, begin, size).copy_(at::softmax(model.forward(x).logits, 1));
   });
   return probs;
 }

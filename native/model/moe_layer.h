@@ -16,7 +16,7 @@ struct MoELayerOutput {
 class MoELayer : public torch::nn::Module {
  public:
   MoELayer(int64_t hidden_size, int64_t expert_hidden_size, int64_t num_experts, int64_t top_k,
-           at::Generator& gen);
+           bool force_balanced_routing, at::Generator& gen);
   MoELayerOutput forward(const at::Tensor& x);  // x: [T,H]
 
   int64_t num_experts() const { return num_experts_; }
@@ -29,6 +29,7 @@ class MoELayer : public torch::nn::Module {
 
  private:
   int64_t num_experts_, top_k_;
+  bool force_balanced_routing_;
 };
 
 }  // namespace moe::model

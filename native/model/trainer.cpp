@@ -36,6 +36,10 @@ TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inpu
   validate(config);
   check_dataset(model, inputs, labels);
   TORCH_CHECK_VALUE(labels.defined(), "training needs labels");
+  if (model.device().is_cuda()) {
+    ++state.train_calls;
+    return train_on_device(model, state.device, inputs, labels, config, on_epoch, stop);
+  }
   if (!state.optimizer) {
     state.optimizer = std::make_unique<torch::optim::Adam>(model.parameters(),
                                                            torch::optim::AdamOptions(config.learning_rate));

@@ -11,6 +11,7 @@
 
 #include "classifier.h"
 #include "config.h"
+#include "device_trainer.h"
 
 namespace moe::model {
 
@@ -31,13 +32,15 @@ struct TrainResult {
 
 // Optimiser state that outlives one train call, so that train(1 epoch) twice continues like train(2).
 struct TrainerState {
-  std::unique_ptr<torch::optim::Adam> optimizer;
+  std::unique_ptr<torch::optim::Adam> optimizer;  // CPU models
+  DeviceTrainStatePtr device;                      // CUDA models (flat Adam, captured step)
   int64_t train_calls = 0;
 };
 
 using EpochCallback = std::function<void(const EpochMetrics&)>;
 
-// inputs: [n,in] float32, labels: [n] int64 in [0,C). Both CPU, checked here.
+// inputs: [n,in] float32, labels: [n] int64 in [0,C). Both CPU, checked here; a CUDA model trains on the
+// device (device_trainer.h).
 TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inputs, const at::Tensor& labels,
                   const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop);
 

@@ -20,9 +20,4 @@ inline void check_dim(const at::Tensor& t, int64_t dim, const char* name) {
   MOE_CHECK_VALUE(t.dim() == dim, name, " must have ", dim, " dimensions, got shape ", t.sizes());
 }
 
-inline void check_cpu(const at::Tensor& t, const char* name) {
-  MOE_CHECK_VALUE(t.device().is_cpu(), name, " must be a CPU tensor (the CUDA path is not built), got ",
-                  t.device());
-}
-
 }  // namespace moe::ops

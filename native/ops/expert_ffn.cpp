@@ -100,4 +100,24 @@ at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const a
   return ExpertFfnFunction::apply(rows.contiguous(), off, w1, b1, w2, b2);
 }
 
+at::Tensor expert_ffn_padded(const at::Tensor& rows, int64_t capacity, const at::Tensor& w1, const at::Tensor& b1,
+                             const at::Tensor& w2, const at::Tensor& b2) {
+  check_float(rows, "rows");
+  check_dim(rows, 2, "rows");
+  check_dim(w1, 3, "w1");
+  check_dim(w2, 3, "w2");
+  const int64_t E = w1.size(0), F = w1.size(1), H = w1.size(2);
+  MOE_CHECK_VALUE(capacity >= 1 && rows.size(0) == E * capacity, "rows must have num_experts*capacity=", E * capacity,
+                  " rows, got ", rows.size(0));
+  MOE_CHECK_VALUE(rows.size(1) == H, "rows must have ", H, " columns (w1's input size), got ", rows.size(1));
+  MOE_CHECK_VALUE(w2.sizes() == at::IntArrayRef({E, H, F}) && b1.sizes() == at::IntArrayRef({E, F}) &&
+                      b2.sizes() == at::IntArrayRef({E, H}),
+                  "expert weights must have shapes w2 [E,H,F], b1 [E,F], b2 [E,H]");
+  const at::Tensor x = rows.view({E, capacity, H});
+  const at::Tensor hidden = at::baddbmm(b1.unsqueeze(1), x, w1.transpose(1, 2)).relu_();
+  return at::baddbmm(b2.unsqueeze(1), hidden, w2.transpose(1, 2)).view({E * capacity, H});
+}
+
+const char* expert_path_name(bool cuda) { return cuda ? "padded-bmm" : "grouped-loop"; }
+
 }  // namespace moe::ops

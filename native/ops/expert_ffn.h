@@ -10,4 +10,14 @@ namespace moe::ops {
 at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
                       const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2);
 
+// The capacity layout's path ("padded-bmm"): rows [E*C,H] viewed as [E,C,H] and two batched products for
+// all experts at once (one launch each, shapes independent of the routing). Padding rows are zero and
+// receive zero gradient from combine, so they add nothing to any weight gradient. Autograd of baddbmm.
+at::Tensor expert_ffn_padded(const at::Tensor& rows, int64_t capacity, const at::Tensor& w1, const at::Tensor& b1,
+                             const at::Tensor& w2, const at::Tensor& b2);
+
+// Which expert path a model on this device runs: "grouped-loop" (CPU: per-expert products over packed
+// rows with host offsets) or "padded-bmm" (CUDA: the capacity layout above).
+const char* expert_path_name(bool cuda);
+
 }  // namespace moe::ops

@@ -1,11 +1,12 @@
 // Autograd wrapper of kernels/topk_gate: checks, contiguous inputs, outputs allocated here, one kernel
-// call per direction. The device branch lives here (CPU only until the CUDA kernels exist).
+// call per direction; the device branch picks the CPU or the CUDA kernel (same contract, same tie rule).
 #include "topk_gate.h"
 
 #include <torch/autograd.h>
 
 #include "../kernels/topk_gate.h"
 #include "checks.h"
+#include "cuda_support.h"
 
 namespace moe::ops {
 namespace {
@@ -23,10 +24,16 @@ struct TopKGateFunction : public torch::autograd::Function<TopKGateFunction> {
     auto idx = at::empty({T, k}, logits.options().dtype(at::kLong));
     auto counts = at::empty({E}, logits.options().dtype(at::kLong));
     AT_DISPATCH_FLOATING_TYPES(logits.scalar_type(), "topk_gate_forward", [&] {
-      kernels::topk_gate_forward_cpu<scalar_t>(logits.data_ptr<scalar_t>(), T, E, k,
-                                               probs.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(),
-                                               weights.data_ptr<scalar_t>(), counts.data_ptr<int64_t>(),
-                                               prob_sums.data_ptr<scalar_t>());
+      if (logits.is_cuda()) {
+        kernels::topk_gate_forward_cuda<scalar_t>(logits.data_ptr<scalar_t>(), T, E, k, probs.data_ptr<scalar_t>(),
+                                                  idx.data_ptr<int64_t>(), weights.data_ptr<scalar_t>(),
+                                                  counts.data_ptr<int64_t>(), prob_sums.data_ptr<scalar_t>(),
+                                                  current_cuda_stream());
+      } else {
+        kernels::topk_gate_forward_cpu<scalar_t>(logits.data_ptr<scalar_t>(), T, E, k, probs.data_ptr<scalar_t>(),
+                                                 idx.data_ptr<int64_t>(), weights.data_ptr<scalar_t>(),
+                                                 counts.data_ptr<int64_t>(), prob_sums.data_ptr<scalar_t>());
+      }
     });
     ctx->save_for_backward({probs, idx, weights});
     ctx->mark_non_differentiable({idx, counts, probs});
@@ -45,10 +52,17 @@ struct TopKGateFunction : public torch::autograd::Function<TopKGateFunction> {
         grads[1].defined() ? grads[1].contiguous() : at::zeros({E}, probs.options());
     auto grad_logits = at::empty({T, E}, probs.options());
     AT_DISPATCH_FLOATING_TYPES(probs.scalar_type(), "topk_gate_backward", [&] {
-      kernels::topk_gate_backward_cpu<scalar_t>(
-          probs.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), weights.data_ptr<scalar_t>(),
-          grad_weights.data_ptr<scalar_t>(), grad_prob_sums.data_ptr<scalar_t>(), T, E, k,
-          grad_logits.data_ptr<scalar_t>());
+      if (probs.is_cuda()) {
+        kernels::topk_gate_backward_cuda<scalar_t>(
+            probs.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), weights.data_ptr<scalar_t>(),
+            grad_weights.data_ptr<scalar_t>(), grad_prob_sums.data_ptr<scalar_t>(), T, E, k,
+            grad_logits.data_ptr<scalar_t>(), current_cuda_stream());
+      } else {
+        kernels::topk_gate_backward_cpu<scalar_t>(
+            probs.data_ptr<scalar_t>(), idx.data_ptr<int64_t>(), weights.data_ptr<scalar_t>(),
+            grad_weights.data_ptr<scalar_t>(), grad_prob_sums.data_ptr<scalar_t>(), T, E, k,
+            grad_logits.data_ptr<scalar_t>());
+      }
     });
     return {grad_logits, at::Tensor()};
   }
@@ -59,7 +73,7 @@ struct TopKGateFunction : public torch::autograd::Function<TopKGateFunction> {
 GateOutput topk_gate(const at::Tensor& logits, int64_t k) {
   check_float(logits, "logits");
   check_dim(logits, 2, "logits");
-  check_cpu(logits, "logits");
+  check_device_supported(logits, "logits");
   const int64_t E = logits.size(1);
   MOE_CHECK_VALUE(E >= 1, "logits must have at least one expert column, got shape ", logits.sizes());
   MOE_CHECK_VALUE(k >= 1 && k <= E, "k must be in [1, num_experts=", E, "], got ", k);

@@ -13,7 +13,7 @@ struct GateOutput {
   at::Tensor probs;      // [T,E] float softmax, not differentiable (stats only)
 };
 
-// logits: [T,E] float32/float64, CPU. k in [1,E]. Ties: lower expert index wins.
+// logits: [T,E] float32/float64, CPU or CUDA. k in [1,E]. Ties: lower expert index wins.
 GateOutput topk_gate(const at::Tensor& logits, int64_t k);
 
 }  // namespace moe::ops

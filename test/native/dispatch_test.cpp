@@ -37,11 +37,11 @@ MOE_TEST(dispatch_plan_matches_stable_sort_reference) {
                                a2s.data_ptr<int64_t>());
     const std::string at = c10::str(" T=", s.T, " E=", s.E, " k=", s.k);
     expect_equal(plan.offsets, offsets, "offsets" + at);
-    expect_equal(plan.sorted_to_assignment, s2a, "sorted_to_assignment" + at);
-    expect_equal(plan.assignment_to_sorted, a2s, "assignment_to_sorted" + at);
+    expect_equal(plan.row_to_assignment, s2a, "sorted_to_assignment" + at);
+    expect_equal(plan.assignment_to_row, a2s, "assignment_to_sorted" + at);
     // Independent check with PyTorch: a stable argsort of the expert ids.
     if (A > 0) {
-      expect_equal(plan.sorted_to_assignment, std::get<1>(idx.reshape({-1}).sort(true, 0, false)),
+      expect_equal(plan.row_to_assignment, std::get<1>(idx.reshape({-1}).sort(true, 0, false)),
                    "sorted_to_assignment vs torch.sort(stable)" + at);
     }
   }
@@ -65,23 +65,23 @@ MOE_TEST(permute_and_combine_match_reference_kernels) {
     const std::string at = c10::str(" T=", s.T, " E=", s.E, " k=", s.k, " H=", s.H);
 
     auto rows_ref = torch::empty({A, s.H}, torch::kDouble);
-    kernels::permute_forward_ref<double>(x.data_ptr<double>(), plan.sorted_to_assignment.data_ptr<int64_t>(), s.T,
+    kernels::permute_forward_ref<double>(x.data_ptr<double>(), plan.row_to_assignment.data_ptr<int64_t>(), A,
                                          s.k, s.H, rows_ref.data_ptr<double>());
     expect_equal(rows, rows_ref, "permute forward" + at);
     auto gx_ref = torch::empty({s.T, s.H}, torch::kDouble);
-    kernels::permute_backward_ref<double>(grows.data_ptr<double>(), plan.assignment_to_sorted.data_ptr<int64_t>(),
+    kernels::permute_backward_ref<double>(grows.data_ptr<double>(), plan.assignment_to_row.data_ptr<int64_t>(),
                                           s.T, s.k, s.H, gx_ref.data_ptr<double>());
     expect_close(x.grad(), gx_ref, 1e-12, 1e-12, "permute backward" + at);
 
     auto y_ref = torch::empty({s.T, s.H}, torch::kDouble);
     kernels::combine_forward_ref<double>(rows_in.data_ptr<double>(), w.data_ptr<double>(),
-                                         plan.assignment_to_sorted.data_ptr<int64_t>(), s.T, s.k, s.H,
+                                         plan.assignment_to_row.data_ptr<int64_t>(), s.T, s.k, s.H,
                                          y_ref.data_ptr<double>());
     expect_close(y, y_ref, 1e-12, 1e-12, "combine forward" + at);
     auto grows_ref = torch::empty({A, s.H}, torch::kDouble);
     auto gw_ref = torch::empty({s.T, s.k}, torch::kDouble);
     kernels::combine_backward_ref<double>(rows_in.data_ptr<double>(), w.data_ptr<double>(),
-                                          plan.assignment_to_sorted.data_ptr<int64_t>(), gy.data_ptr<double>(), s.T,
+                                          plan.assignment_to_row.data_ptr<int64_t>(), gy.data_ptr<double>(), s.T,
                                           s.k, s.H, grows_ref.data_ptr<double>(), gw_ref.data_ptr<double>());
     expect_close(rows_in.grad(), grows_ref, 1e-12, 1e-12, "combine backward rows" + at);
     expect_close(w.grad(), gw_ref, 1e-12, 1e-12, "combine backward weights" + at);

@@ -50,18 +50,21 @@ torch::Tensor finite_difference(const std::function<double(const torch::Tensor&)
 int main(int argc, char** argv) {
   using namespace moe::testing;
   const char* filter = argc > 1 ? argv[1] : nullptr;
-  int passed = 0, failed = 0;
+  int passed = 0, failed = 0, skipped = 0;
   for (const auto& t : registry()) {
     if (filter && !std::strstr(t.name.c_str(), filter)) continue;
     try {
       t.fn();
       ++passed;
       std::printf("ok   %s\n", t.name.c_str());
+    } catch (const Skipped& s) {
+      ++skipped;
+      std::printf("skip %s: %s\n", t.name.c_str(), s.what());
     } catch (const std::exception& e) {
       ++failed;
       std::printf("FAIL %s\n     %s\n", t.name.c_str(), e.what());
     }
   }
-  std::printf("%d passed, %d failed\n", passed, failed);
+  std::printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
   return failed == 0 ? 0 : 1;
 }

@@ -47,7 +47,7 @@ MOE_TEST(parameter_counts_of_the_reference_models) {
 MOE_TEST(moe_layer_matches_naive_per_token_moe) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
   const int64_t H = 12, F = 7, E = 6, k = 2, T = 23;
-  model::MoELayer layer(H, F, E, k, gen);
+  model::MoELayer layer(H, F, E, k, /*force_balanced_routing=*/false, gen);
   torch::manual_seed(30);
   const auto x = torch::randn({T, H});
   const auto out = layer.forward(x);
@@ -228,4 +228,32 @@ MOE_TEST(classifier_gradients_match_a_dense_masked_reference) {
     ++checked;
   }
   EXPECT_TRUE(checked == 6 + 4 * E, "checked ", checked, " tensors");
+}
+
+MOE_TEST(forced_balanced_routing_sends_tokens_round_robin) {
+  auto c = small_config(12, 8, 4);
+  c.top_k = 2;
+  c.force_balanced_routing = true;
+  auto forced = model::make_classifier(c);
+  const auto x = torch::randn({20, 12});
+  const auto out = forced->forward(x);
+  // assignment a = t*k + j goes to expert a mod E, with weight 1/k: equal load whatever the gate says
+  const auto expected = torch::arange(40, torch::kLong).remainder(8).view({20, 2});
+  expect_equal(out.gate.idx, expected, "forced routing");
+  // The same model without the switch, given those choices by hand, computes the same logits: the
+  // switch changes the routing only.
+  c.force_balanced_routing = false;
+  auto free = model::make_classifier(c);
+  const auto params = free->named_parameters();
+  const auto h = torch::relu(torch::addmm(params["input_b"], x, params["input_w"].t()));
+  auto y = torch::zeros({20, 16});
+  for (int64_t t = 0; t < 20; ++t) {
+    for (int64_t j = 0; j < 2; ++j) {
+      const int64_t e = (t * 2 + j) % 8;
+      const auto a = torch::relu(torch::addmv(params["moe.b1"][e], params["moe.w1"][e], h[t]));
+      y[t] += 0.5 * torch::addmv(params["moe.b2"][e], params["moe.w2"][e], a);
+    }
+  }
+  const auto logits = torch::addmm(params["output_b"], y, params["output_w"].t());
+  expect_close(out.logits, logits, 1e-5, 1e-4, "forced-routing logits vs a per-token loop");
 }

@@ -30,6 +30,11 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown by a test that cannot run here (no GPU, no CUDA kernels); reported as "skip", with the reason.
+struct Skipped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 #define EXPECT_TRUE(cond, ...)                                                              \
   do {                                                                                      \
     if (!(cond)) {                                                                          \

@@ -1,0 +1,163 @@
+#include "device_trainer.h"
+
+#include <torch/autograd.h>
+
+#include <chrono>
+
+#include "../ops/fused_adam.h"
+#include "cuda_graph.h"
+#include "trainer.h"
+
+namespace moe::model {
+
+// Eager steps before the capture: they run cuBLAS/allocator first-use work outside the graph.
+constexpr int64_t kWarmupSteps = 3;
+
+struct DeviceTrainState {
+  at::Tensor flat_params, flat_grads, exp_avg, exp_avg_sq, step, lr;
+  at::Tensor data_x, data_y;          // the dataset on the device; fixed addresses for the graph
+  at::Tensor batch_idx;               // [B] indices of the current full batch; the graph reads it
+  at::Tensor ce_sum, aux_sum, correct;  // epoch accumulators on the device
+  std::unique_ptr<CapturedStep> graph;
+  int64_t graph_batch = 0;
+  int64_t eager_full_steps = 0;
+};
+
+void DeviceTrainStateDeleter::operator()(DeviceTrainState* s) const { delete s; }
+
+namespace {
+
+// Makes every parameter a view of one flat buffer and pre-assigns its gradient as a view of another:
+// autograd then accumulates in place into the flat gradient (it never reallocates a defined grad).
+void flatten_parameters(Classifier& model, DeviceTrainState& s) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> params = model.parameters();
+  int64_t total = 0;
+  for (const auto& p : params) total += p.numel();
+  const auto opts = params.front().options();
+  s.flat_params = at::empty({total}, opts);
+  s.flat_grads = at::zeros({total}, opts);
+  int64_t offset = 0;
+  for (auto& p : params) {
+    const int64_t n = p.numel();
+    at::Tensor view = s.flat_params.narrow(0, offset, n).view(p.sizes());
+    view.copy_(p);
+    p.set_data(view);
+    p.mutable_grad() = s.flat_grads.narrow(0, offset, n).view(p.sizes());
+    offset += n;
+  }
+  s.exp_avg = at::zeros({total}, opts);
+  s.exp_avg_sq = at::zeros({total}, opts);
+  s.step = at::zeros({1}, opts.dtype(at::kLong));
+  s.lr = at::zeros({1}, opts);
+  s.ce_sum = at::zeros({}, opts.dtype(at::kDouble));
+  s.aux_sum = at::zeros({}, opts.dtype(at::kDouble));
+  s.correct = at::zeros({}, opts.dtype(at::kLong));
+}
+
+void upload_dataset(DeviceTrainState& s, const at::Tensor& inputs, const at::Tensor& labels, at::Device device) {
+  if (s.data_x.defined() && s.data_x.sizes() == inputs.sizes()) {
+    s.data_x.copy_(inputs);  // same addresses: a captured step stays valid
+    s.data_y.copy_(labels);
+    return;
+  }
+  s.data_x = inputs.to(device);
+  s.data_y = labels.to(device);
+  s.graph.reset();
+  s.eager_full_steps = 0;
+}
+
+}  // namespace
+
+TrainResult train_on_device(Classifier& model, DeviceTrainStatePtr& state, const at::Tensor& inputs,
+                            const at::Tensor& labels, const TrainConfig& config,
+                            const std::function<void(const EpochMetrics&)>& on_epoch,
+                            const std::atomic<bool>& stop) {
+  const at::Device device = model.device();
+  SideStreamScope side_stream;  // all work of this call, the capture included, runs on one pool stream
+  if (!state) {
+    state.reset(new DeviceTrainState());
+    flatten_parameters(model, *state);
+  }
+  DeviceTrainState& s = *state;
+  upload_dataset(s, inputs, labels, device);
+  s.lr.fill_(config.learning_rate);
+  const int64_t B = config.batch_size, n = inputs.size(0);
+  if (s.graph_batch != B || !config.cuda_graph) {
+    s.graph.reset();
+    s.eager_full_steps = 0;
+    s.graph_batch = B;
+    s.batch_idx = at::empty({B}, s.data_y.options());
+  }
+  const double aux_weight = model.config().kind == ModelKind::kMoE ? model.config().aux_loss_weight : 0.0;
+  const kernels::AdamHyper hyper;
+
+  // One optimisation step on the rows `idx` of the dataset; touches the host nowhere (graph-capturable).
+  auto step = [&](const at::Tensor& idx) {
+    const at::Tensor x = s.data_x.index_select(0, idx);
+    const at::Tensor y = s.data_y.index_select(0, idx);
+    ForwardResult out = model.forward(x);
+    const at::Tensor ce = at::cross_entropy_loss(out.logits, y);
+    const at::Tensor loss = out.aux_loss.defined() ? ce + aux_weight * out.aux_loss : ce;
+    s.flat_grads.zero_();
+    loss.backward();
+    torch::NoGradGuard no_grad;
+    ops::fused_adam_step(s.flat_params, s.flat_grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
+    const double size = static_cast<double>(idx.size(0));
+    s.ce_sum.add_(ce.detach().to(at::kDouble), size);
+    if (out.aux_loss.defined()) s.aux_sum.add_(out.aux_loss.detach().to(at::kDouble), size);
+    s.correct.add_(out.logits.argmax(1).eq(y).sum());
+  };
+
+  at::Generator gen = make_cuda_generator(config.shuffle_seed);
+  model.train();
+  TrainResult result;
+  for (int64_t epoch = 1; epoch <= config.epochs && !result.stopped; ++epoch) {
+    const auto started = std::chrono::steady_clock::now();
+    const at::Tensor order = at::randperm(n, gen, s.data_y.options());
+    s.ce_sum.zero_();
+    s.aux_sum.zero_();
+    s.correct.zero_();
+    int64_t seen = 0;
+    for (int64_t begin = 0; begin < n; begin += B) {
+      if (stop.load(std::memory_order_relaxed)) {
+        result.stopped = true;
+        break;
+      }
+      const int64_t size = std::min(B, n - begin);
+      if (size != B) {
+        step(order.narrow(0, begin, size));
+      } else {
+        s.batch_idx.copy_(order.narrow(0, begin, B));
+        if (s.graph) {
+          s.graph->replay();
+        } else if (config.cuda_graph && s.eager_full_steps >= kWarmupSteps) {
+          s.graph = std::make_unique<CapturedStep>();
+          s.graph->capture([&] { step(s.batch_idx); });
+          s.graph->replay();  // capture records without running
+        } else {
+          step(s.batch_idx);
+          ++s.eager_full_steps;
+        }
+      }
+      seen += size;
+    }
+    if (seen == 0) break;
+    const at::Tensor sums = at::stack({s.ce_sum, s.aux_sum, s.correct.to(at::kDouble)}).cpu();  // one sync
+    const double* v = sums.data_ptr<double>();
+    EpochMetrics m;
+    m.epoch = epoch;
+    m.classification_loss = v[0] / seen;
+    m.aux_loss = v[1] / seen;
+    m.loss = m.classification_loss + aux_weight * m.aux_loss;
+    m.accuracy = v[2] / seen;
+    m.samples = seen;
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    result.epochs.push_back(m);
+    if (on_epoch) on_epoch(m);
+  }
+  model.eval();
+  return result;
+}
+
+}  // namespace moe::model
