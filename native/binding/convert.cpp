@@ -197,7 +197,8 @@ Napi::Object to_js(Napi::Env env, const model::RoutingStats& r) {
 }
 
 Napi::Float32Array float32_from_tensor(Napi::Env env, const at::Tensor& t) {
-  const at::Tensor c = t.detach().to(at::kFloat).contiguous();
+  // Host copy first: a CUDA model's tensors live in device memory.
+  const at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
   Napi::Float32Array a = Napi::Float32Array::New(env, c.numel());
   if (c.numel()) std::memcpy(a.Data(), c.data_ptr<float>(), c.numel() * sizeof(float));
   return a;
