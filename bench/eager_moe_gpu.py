@@ -10,20 +10,16 @@ import json
 import statistics
 import time
 
+import os
+import sys
+
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-
-class Expert(nn.Module):
-    def __init__(self, hidden, expert_hidden):
-        super().__init__()
-        self.fc1 = nn.Linear(hidden, expert_hidden)
-        self.fc2 = nn.Linear(expert_hidden, hidden)
-
-    def forward(self, x):
-        return self.fc2(F.relu(self.fc1(x)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'scripts'))
+from pytorch_reference import Expert  # noqa: E402  (Linear -> ReLU -> Linear, the file format's names)
 
 
 class MoELayer(nn.Module):

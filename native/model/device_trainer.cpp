@@ -132,8 +132,9 @@ TrainResult train_on_device(Classifier& model, DeviceTrainStatePtr& state, const
         if (s.graph) {
           s.graph->replay();
         } else if (config.cuda_graph && s.eager_full_steps >= kWarmupSteps) {
-          s.graph = std::make_unique<CapturedStep>();
-          s.graph->capture([&] { step(s.batch_idx); });
+          auto graph = std::make_unique<CapturedStep>();
+          graph->capture([&] { step(s.batch_idx); });  // kept only once the capture succeeded
+          s.graph = std::move(graph);
           s.graph->replay();  // capture records without running
         } else {
           step(s.batch_idx);
@@ -145,14 +146,7 @@ TrainResult train_on_device(Classifier& model, DeviceTrainStatePtr& state, const
     if (seen == 0) break;
     const at::Tensor sums = at::stack({s.ce_sum, s.aux_sum, s.correct.to(at::kDouble)}).cpu();  // one sync
     const double* v = sums.data_ptr<double>();
-    EpochMetrics m;
-    m.epoch = epoch;
-    m.classification_loss = v[0] / seen;
-    m.aux_loss = v[1] / seen;
-    m.loss = m.classification_loss + aux_weight * m.aux_loss;
-    m.accuracy = v[2] / seen;
-    m.samples = seen;
-    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const EpochMetrics m = epoch_metrics(epoch, v[0], v[1], v[2], seen, aux_weight, started);
     result.epochs.push_back(m);
     if (on_epoch) on_epoch(m);
   }

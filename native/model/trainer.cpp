@@ -31,6 +31,19 @@ void check_dataset(const Classifier& model, const at::Tensor& inputs, const at::
                     "), got range [", lo, ", ", hi, "]");
 }
 
+EpochMetrics epoch_metrics(int64_t epoch, double ce_sum, double aux_sum, double correct, int64_t seen,
+                           double aux_weight, std::chrono::steady_clock::time_point started) {
+  EpochMetrics m;
+  m.epoch = epoch;
+  m.classification_loss = ce_sum / seen;
+  m.aux_loss = aux_sum / seen;
+  m.loss = m.classification_loss + aux_weight * m.aux_loss;
+  m.accuracy = correct / seen;
+  m.samples = seen;
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return m;
+}
+
 TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inputs, const at::Tensor& labels,
                   const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop) {
   validate(config);
@@ -82,14 +95,8 @@ TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inpu
       seen += size;
     }
     if (seen == 0) break;
-    EpochMetrics m;
-    m.epoch = epoch;
-    m.classification_loss = ce_sum / seen;
-    m.aux_loss = aux_sum / seen;
-    m.loss = m.classification_loss + aux_weight * m.aux_loss;
-    m.accuracy = static_cast<double>(correct) / seen;
-    m.samples = seen;
-    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const EpochMetrics m = epoch_metrics(epoch, ce_sum, aux_sum, static_cast<double>(correct), seen, aux_weight,
+                                         started);
     result.epochs.push_back(m);
     if (on_epoch) on_epoch(m);
   }

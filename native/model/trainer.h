@@ -3,6 +3,7 @@
 // a stop flag between batches so an abort leaves a consistent model.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -43,6 +44,10 @@ using EpochCallback = std::function<void(const EpochMetrics&)>;
 // device (device_trainer.h).
 TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inputs, const at::Tensor& labels,
                   const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop);
+
+// The epoch's report from its sums over the `seen` samples (shared by the CPU and device loops).
+EpochMetrics epoch_metrics(int64_t epoch, double ce_sum, double aux_sum, double correct, int64_t seen,
+                           double aux_weight, std::chrono::steady_clock::time_point started);
 
 // Throws a ValueError/TypeError naming what is wrong with a dataset for this model.
 void check_dataset(const Classifier& model, const at::Tensor& inputs, const at::Tensor& labels);
