@@ -2,7 +2,7 @@
 // in one run on the same GPU, one epoch of the full 60,000 MNIST training images after a warm-up epoch,
 // at batch 64 and 1024. Also times torch-moe's eager step (no CUDA graph), forced-balanced routing (the
 // expert path apart from the router's balance) and the dense model, to show where the time goes.
-// Writes bench/results/gpu-<device>-<date>.{json,md}. Run: npm run bench:gpu (after npm run build).
+// Writes bench/results/gpu-<device>-<date>-<commit>.{json,md}. Run: npm run bench:gpu (after npm run build).
 //
 //   node bench/gpu.mjs [--reps 3] [--out bench/results] [--commit <sha>]
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -91,7 +91,7 @@ const result = {
 };
 const slug = deviceName.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `gpu-${slug}-${date}`);
+const base = path.join(values.out, `gpu-${slug}-${date}-${commit}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const md = [
   `# GPU training benchmark: ${deviceName}, ${date}, commit ${commit}`,
