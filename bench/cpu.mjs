@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DenseClassifier, MoEClassifier, buildInfo, loadMnist, setNumThreads } from '../dist/lib/index.js';
+import { currentCommit, median, slug } from './common.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -22,7 +23,6 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
   },
 });
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const kinds = {
   moe: () => new MoEClassifier({ device: 'cpu' }),
   dense: () => new DenseClassifier({ device: 'cpu' }),
@@ -81,10 +81,7 @@ const child = spawnSync(process.execPath, [path.resolve('bench/cpu.mjs'), '--rss
 const rss = child.status === 0 ? JSON.parse(child.stdout.trim().split('\n').at(-1)).rss : [];
 const mib = (b) => b / 1048576;
 
-let commit = 'unknown';
-try {
-  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-} catch {}
+const commit = currentCommit();
 const date = new Date().toISOString().slice(0, 10);
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const moeOwnDense = (t) => {
@@ -100,9 +97,8 @@ const result = {
   moe_vs_own_dense256: Object.fromEntries([...new Set(rows.map((r) => r.threads))].map((t) => [t, moeOwnDense(t)])),
   rss_mib_per_epoch: rss.map(mib),
 };
-const slug = `${os.cpus().length}core-${cpu.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}`.slice(0, 60);
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `cpu-${slug}-${date}-${commit}`);
+const base = path.join(values.out, `cpu-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const md = [
   `# CPU benchmark: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`,

@@ -5,12 +5,13 @@
 // Writes bench/results/gpu-<device>-<date>-<commit>.{json,md}. Run: npm run bench:gpu (after npm run build).
 //
 //   node bench/gpu.mjs [--reps 3] [--out bench/results] [--commit <sha>]
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DenseClassifier, MoEClassifier, buildInfo, loadMnist } from '../dist/lib/index.js';
+import { currentCommit, median, slug } from './common.mjs';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, out: { type: 'string', default: 'bench/results' }, commit: { type: 'string' } } });
 const reps = Number(values.reps);
@@ -20,7 +21,6 @@ if (!(info.cudaKernels && info.cudaAvailable)) {
   console.error('bench/gpu.mjs needs a CUDA build of torch-moe and a visible GPU (buildInfo: ' + JSON.stringify(info) + ')');
   process.exit(2);
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const train = await loadMnist({ split: 'train' });
 const n = train.labels.length;
 
@@ -58,6 +58,7 @@ writeFileSync(path.join(tmp, 'x.f32'), Buffer.from(train.inputs.buffer, train.in
 writeFileSync(path.join(tmp, 'y.u8'), Buffer.from(Uint8Array.from(train.labels)));
 const python = process.env.PYTHON ?? 'python3';
 const eagerRun = spawnSync(python, ['bench/eager_moe_gpu.py', '--data', path.join(tmp, 'x.f32'), '--labels', path.join(tmp, 'y.u8'), '--reps', String(reps), ...batches.flatMap((b) => ['--batch', String(b)])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+rmSync(tmp, { recursive: true, force: true });
 if (eagerRun.status !== 0) {
   console.error(eagerRun.stderr);
   process.exit(1);
@@ -68,14 +69,7 @@ for (const r of eager.results) {
   console.error(`${'eager PyTorch (loop over experts)'.padEnd(42)} batch ${String(r.batch).padStart(4)}: ${r.samples_per_second.toFixed(0).padStart(9)} samples/s (epoch ${(r.median_seconds * 1000).toFixed(1)} ms)`);
 }
 
-let commit = values.commit;
-if (!commit) {
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    commit = 'unknown';
-  }
-}
+const commit = values.commit ?? currentCommit();
 const date = new Date().toISOString().slice(0, 10);
 const deviceName = eager.device;
 const ratios = batches.map((b) => {
@@ -89,9 +83,8 @@ const result = {
   samples: n, reps, rows, ratios,
   goals: { batch64_ratio_vs_eager: 20, batch1024_samples_per_second: 5e6 },
 };
-const slug = deviceName.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `gpu-${slug}-${date}-${commit}`);
+const base = path.join(values.out, `gpu-${slug(deviceName)}-${date}-${commit}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const md = [
   `# GPU training benchmark: ${deviceName}, ${date}, commit ${commit}`,

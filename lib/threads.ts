@@ -1,7 +1,7 @@
 import { native } from './native.js';
 import { checkInteger } from './validate.js';
 
-/** Sets libtorch's intra-op thread count for the whole process (default: the machine's cores). */
+/** Sets libtorch's intra-op thread count for the whole process (default: libtorch's own; 1 with Debian's 1.13 build). */
 export function setNumThreads(threads: number): void {
   native().setNumThreads(checkInteger('threads', threads, 1, 1024));
 }

@@ -7,8 +7,6 @@
 namespace moe::kernels {
 namespace {
 
-int row_threads(int64_t H) { return H >= 256 ? 256 : (H >= 128 ? 128 : (H >= 64 ? 64 : 32)); }
-
 template <typename scalar_t>
 __global__ void combine_forward_kernel(const scalar_t* __restrict__ rows, const scalar_t* __restrict__ weights,
                                        const int64_t* __restrict__ a2r, int64_t k, int64_t H,
@@ -54,7 +52,8 @@ template <typename scalar_t>
 void combine_forward_cuda(const scalar_t* rows, const scalar_t* weights, const int64_t* assignment_to_row,
                           int64_t T, int64_t k, int64_t H, scalar_t* y, void* stream) {
   if (T == 0 || H == 0) return;
-  combine_forward_kernel<scalar_t><<<static_cast<unsigned int>(T), row_threads(H), 0, cuda::as_stream(stream)>>>(
+  combine_forward_kernel<scalar_t><<<static_cast<unsigned int>(T), cuda::threads_for_row(H), 0,
+                                     cuda::as_stream(stream)>>>(
       rows, weights, assignment_to_row, k, H, y);
   cuda::check_launch("combine forward kernel");
 }
@@ -65,7 +64,7 @@ void combine_backward_cuda(const scalar_t* rows, const scalar_t* weights, const 
                            int64_t H, int64_t R, scalar_t* grad_rows, scalar_t* grad_weights, void* stream) {
   const cudaStream_t s = cuda::as_stream(stream);
   if (R > 0 && H > 0) {
-    combine_grad_rows_kernel<scalar_t><<<static_cast<unsigned int>(R), row_threads(H), 0, s>>>(
+    combine_grad_rows_kernel<scalar_t><<<static_cast<unsigned int>(R), cuda::threads_for_row(H), 0, s>>>(
         weights, row_to_assignment, grad_y, k, H, grad_rows);
     cuda::check_launch("combine backward (rows) kernel");
   }

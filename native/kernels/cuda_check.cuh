@@ -21,6 +21,9 @@ inline void check(cudaError_t status, const char* what) {
 // After a launch: a bad configuration is reported now; faults inside the kernel surface at the next sync.
 inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
+// Threads for a block that walks one row of H values: enough to cover H, at least a warp, at most 256.
+inline int threads_for_row(int64_t H) { return H >= 256 ? 256 : (H >= 128 ? 128 : (H >= 64 ? 64 : 32)); }
+
 inline unsigned int blocks_for(int64_t n, int threads) {
   const int64_t b = (n + threads - 1) / threads;
   return static_cast<unsigned int>(b < 1 ? 1 : b);

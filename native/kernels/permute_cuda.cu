@@ -73,8 +73,6 @@ __global__ void permute_backward_kernel(const scalar_t* __restrict__ grad_rows, 
   }
 }
 
-int row_threads(int64_t H) { return H >= 256 ? 256 : (H >= 128 ? 128 : (H >= 64 ? 64 : 32)); }
-
 }  // namespace
 
 int64_t dispatch_plan_padded_cuda_workspace(int64_t A, int64_t E) { return 2 * num_chunks(A) * E; }
@@ -107,7 +105,8 @@ template <typename scalar_t>
 void permute_forward_cuda(const scalar_t* x, const int64_t* row_to_assignment, int64_t R, int64_t k, int64_t H,
                           scalar_t* rows, void* stream) {
   if (R == 0 || H == 0) return;
-  permute_forward_kernel<scalar_t><<<static_cast<unsigned int>(R), row_threads(H), 0, cuda::as_stream(stream)>>>(
+  permute_forward_kernel<scalar_t><<<static_cast<unsigned int>(R), cuda::threads_for_row(H), 0,
+                                     cuda::as_stream(stream)>>>(
       x, row_to_assignment, R, k, H, rows);
   cuda::check_launch("permute forward kernel");
 }
@@ -116,7 +115,8 @@ template <typename scalar_t>
 void permute_backward_cuda(const scalar_t* grad_rows, const int64_t* assignment_to_row, int64_t T, int64_t k,
                            int64_t H, scalar_t* grad_x, void* stream) {
   if (T == 0 || H == 0) return;
-  permute_backward_kernel<scalar_t><<<static_cast<unsigned int>(T), row_threads(H), 0, cuda::as_stream(stream)>>>(
+  permute_backward_kernel<scalar_t><<<static_cast<unsigned int>(T), cuda::threads_for_row(H), 0,
+                                     cuda::as_stream(stream)>>>(
       grad_rows, assignment_to_row, k, H, grad_x);
   cuda::check_launch("permute backward kernel");
 }

@@ -133,8 +133,7 @@ at::Device Classifier::device() const { return parameters().front().device(); }
 std::shared_ptr<Classifier> make_classifier(const ModelConfig& config) {
   validate(config);
   if (config.device == "cuda") {
-    TORCH_CHECK_VALUE(ops::cuda_kernels_built(), "device 'cuda' needs torch-moe built against a libtorch with "
-                      "CUDA, but this build's libtorch has none; rebuild against a CUDA libtorch or use 'cpu'");
+    ops::require_cuda_kernels();
     TORCH_CHECK_VALUE(torch::cuda::is_available(), "device 'cuda' needs a visible NVIDIA GPU, but CUDA reports "
                       "none (check the driver and CUDA_VISIBLE_DEVICES); use 'cpu'");
   }

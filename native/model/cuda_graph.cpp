@@ -1,6 +1,6 @@
 #include "cuda_graph.h"
 
-#include <c10/util/Exception.h>
+#include "../ops/cuda_support.h"
 
 #if TORCH_MOE_WITH_CUDA
 #include <ATen/cuda/CUDAGeneratorImpl.h>
@@ -59,22 +59,19 @@ at::Generator make_cuda_generator(uint64_t seed) {
 
 #else
 
-namespace {
-[[noreturn]] void no_cuda() {
-  TORCH_CHECK_VALUE(false, "torch-moe was built without CUDA support (libtorch had no CUDA at build time)");
-  throw;  // unreachable
-}
-}  // namespace
-
+// A CPU-only build never makes a CUDA model (make_classifier refuses), so these only guard direct callers.
 struct CapturedStep::Impl {};
-CapturedStep::CapturedStep() { no_cuda(); }
+CapturedStep::CapturedStep() { ops::require_cuda_kernels(); }
 CapturedStep::~CapturedStep() = default;
-void CapturedStep::capture(const std::function<void()>&) { no_cuda(); }
-void CapturedStep::replay() { no_cuda(); }
+void CapturedStep::capture(const std::function<void()>&) { ops::require_cuda_kernels(); }
+void CapturedStep::replay() { ops::require_cuda_kernels(); }
 struct SideStreamScope::Impl {};
-SideStreamScope::SideStreamScope() { no_cuda(); }
+SideStreamScope::SideStreamScope() { ops::require_cuda_kernels(); }
 SideStreamScope::~SideStreamScope() = default;
-at::Generator make_cuda_generator(uint64_t) { no_cuda(); }
+at::Generator make_cuda_generator(uint64_t) {
+  ops::require_cuda_kernels();
+  return {};
+}
 
 #endif
 

@@ -89,7 +89,7 @@ TrainResult train_on_device(Classifier& model, DeviceTrainStatePtr& state, const
     s.graph_batch = B;
     s.batch_idx = at::empty({B}, s.data_y.options());
   }
-  const double aux_weight = model.config().kind == ModelKind::kMoE ? model.config().aux_loss_weight : 0.0;
+  const double aux_weight = aux_loss_weight(model);
   const kernels::AdamHyper hyper;
 
   // One optimisation step on the rows `idx` of the dataset; touches the host nowhere (graph-capturable).
@@ -97,14 +97,13 @@ TrainResult train_on_device(Classifier& model, DeviceTrainStatePtr& state, const
     const at::Tensor x = s.data_x.index_select(0, idx);
     const at::Tensor y = s.data_y.index_select(0, idx);
     ForwardResult out = model.forward(x);
-    const at::Tensor ce = at::cross_entropy_loss(out.logits, y);
-    const at::Tensor loss = out.aux_loss.defined() ? ce + aux_weight * out.aux_loss : ce;
+    const BatchLoss loss = batch_loss(out, y, aux_weight);
     s.flat_grads.zero_();
-    loss.backward();
+    loss.total.backward();
     torch::NoGradGuard no_grad;
     ops::fused_adam_step(s.flat_params, s.flat_grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
     const double size = static_cast<double>(idx.size(0));
-    s.ce_sum.add_(ce.detach().to(at::kDouble), size);
+    s.ce_sum.add_(loss.cross_entropy.detach().to(at::kDouble), size);
     if (out.aux_loss.defined()) s.aux_sum.add_(out.aux_loss.detach().to(at::kDouble), size);
     s.correct.add_(out.logits.argmax(1).eq(y).sum());
   };

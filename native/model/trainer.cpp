@@ -31,6 +31,15 @@ void check_dataset(const Classifier& model, const at::Tensor& inputs, const at::
                     "), got range [", lo, ", ", hi, "]");
 }
 
+double aux_loss_weight(const Classifier& model) {
+  return model.config().kind == ModelKind::kMoE ? model.config().aux_loss_weight : 0.0;
+}
+
+BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, double aux_weight) {
+  at::Tensor ce = at::cross_entropy_loss(out.logits, labels);
+  return {out.aux_loss.defined() ? ce + aux_weight * out.aux_loss : ce, ce};
+}
+
 EpochMetrics epoch_metrics(int64_t epoch, double ce_sum, double aux_sum, double correct, int64_t seen,
                            double aux_weight, std::chrono::steady_clock::time_point started) {
   EpochMetrics m;
@@ -49,10 +58,8 @@ TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inpu
   validate(config);
   check_dataset(model, inputs, labels);
   TORCH_CHECK_VALUE(labels.defined(), "training needs labels");
-  if (model.device().is_cuda()) {
-    ++state.train_calls;
-    return train_on_device(model, state.device, inputs, labels, config, on_epoch, stop);
-  }
+  ++state.train_calls;
+  if (model.device().is_cuda()) return train_on_device(model, state.device, inputs, labels, config, on_epoch, stop);
   if (!state.optimizer) {
     state.optimizer = std::make_unique<torch::optim::Adam>(model.parameters(),
                                                            torch::optim::AdamOptions(config.learning_rate));
@@ -62,9 +69,8 @@ TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inpu
   }
   // Each call shuffles with its own seeded stream: reproducible, and never the process-global generator.
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(config.shuffle_seed);
-  ++state.train_calls;
 
-  const double aux_weight = model.config().kind == ModelKind::kMoE ? model.config().aux_loss_weight : 0.0;
+  const double aux_weight = aux_loss_weight(model);
   const int64_t n = inputs.size(0);
   model.train();
   TrainResult result;
@@ -83,13 +89,12 @@ TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inpu
       const at::Tensor x = inputs.index_select(0, batch_idx);
       const at::Tensor y = labels.index_select(0, batch_idx);
       ForwardResult out = model.forward(x);
-      at::Tensor ce = at::cross_entropy_loss(out.logits, y);
-      at::Tensor loss = out.aux_loss.defined() ? ce + aux_weight * out.aux_loss : ce;
+      const BatchLoss loss = batch_loss(out, y, aux_weight);
       state.optimizer->zero_grad();
-      loss.backward();
+      loss.total.backward();
       state.optimizer->step();
       // Metrics from values already computed for the step: no extra forward pass.
-      ce_sum += ce.item<double>() * size;
+      ce_sum += loss.cross_entropy.item<double>() * size;
       if (out.aux_loss.defined()) aux_sum += out.aux_loss.item<double>() * size;
       correct += out.logits.argmax(1).eq(y).sum().item<int64_t>();
       seen += size;

@@ -45,6 +45,16 @@ using EpochCallback = std::function<void(const EpochMetrics&)>;
 TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inputs, const at::Tensor& labels,
                   const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop);
 
+// The weight of the aux loss in the training objective: the config's for an MoE model, 0 for the dense one.
+double aux_loss_weight(const Classifier& model);
+
+// A batch's training objective: cross-entropy, plus aux_loss_weight * aux for an MoE model.
+struct BatchLoss {
+  at::Tensor total;
+  at::Tensor cross_entropy;
+};
+BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, double aux_weight);
+
 // The epoch's report from its sums over the `seen` samples (shared by the CPU and device loops).
 EpochMetrics epoch_metrics(int64_t epoch, double ce_sum, double aux_sum, double correct, int64_t seen,
                            double aux_weight, std::chrono::steady_clock::time_point started);

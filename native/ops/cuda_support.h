@@ -9,6 +9,9 @@ namespace moe::ops {
 // True when this build contains the CUDA kernels (libtorch had CUDA at build time).
 bool cuda_kernels_built();
 
+// Throws the one "built without CUDA" error (a ValueError naming the fix) when the kernels are not built.
+void require_cuda_kernels();
+
 // The current CUDA stream (cudaStream_t) of libtorch; throws when the kernels are not built.
 void* current_cuda_stream();
 

@@ -136,7 +136,6 @@ DispatchPlan packed_plan_cpu(const at::Tensor& idx, int64_t num_experts) {
   plan.assignment_to_row = at::empty({A}, opts);
   kernels::dispatch_plan_cpu(idx.data_ptr<int64_t>(), A, num_experts, plan.offsets.data_ptr<int64_t>(),
                              plan.row_to_assignment.data_ptr<int64_t>(), plan.assignment_to_row.data_ptr<int64_t>());
-  plan.counts = plan.offsets.narrow(0, 1, num_experts) - plan.offsets.narrow(0, 0, num_experts);
   plan.sorted_token = at::div(plan.row_to_assignment, k, "floor");
   return plan;
 }

@@ -17,7 +17,7 @@ struct DispatchPlan {
   int64_t capacity = 0;            // rows per expert in the capacity layout; 0 = packed layout
   at::Tensor row_to_assignment;    // [R] int64: assignment (t*k+j) at each row, -1 for padding
   at::Tensor assignment_to_row;    // [T*k] int64: the inverse
-  at::Tensor counts;               // [E] int64: assignments per expert (on the plan's device)
+  at::Tensor counts;               // capacity layout only: [E] int64 assignments per expert, on the device
   at::Tensor offsets;              // packed only: [E+1] int64 CPU, expert e owns rows [offsets[e], offsets[e+1])
   at::Tensor sorted_token;         // packed only: [T*k] int64, the token of each row
 

@@ -4,8 +4,6 @@
 // losses). Without a GPU or without the CUDA kernels each test prints why it is skipped.
 #include <torch/cuda.h>
 
-#include <cstdio>
-
 #include "../../native/kernels/adam.h"
 #include "../../native/kernels/combine.h"
 #include "../../native/kernels/permute.h"
@@ -21,13 +19,14 @@
 using namespace moe;
 using moe::testing::expect_close;
 using moe::testing::expect_equal;
+using moe::testing::random_choices;
 
 namespace {
 
-bool cuda_ready(const char*) {
+// Skips the calling test (with the reason) where the CUDA path cannot run.
+void require_cuda() {
   if (!ops::cuda_kernels_built()) throw moe::testing::Skipped("this build has no CUDA kernels (libtorch without CUDA)");
   if (!torch::cuda::is_available()) throw moe::testing::Skipped("no CUDA device is visible");
-  return true;
 }
 
 const torch::Device kCuda(torch::kCUDA, 0);
@@ -39,15 +38,10 @@ struct Shape {
 const std::vector<Shape> kShapes = {{1, 8, 2, 3},  {3, 8, 2, 5},   {37, 8, 1, 16},    {10, 4, 4, 1},
                                     {0, 4, 2, 3},  {200, 16, 3, 7}, {1500, 8, 2, 33}, {64, 64, 8, 9}};
 
-torch::Tensor random_choices(int64_t T, int64_t E, int64_t k) {
-  if (T == 0) return torch::empty({0, k}, torch::kLong);
-  return torch::rand({T, E}).argsort(int64_t{1}, false).narrow(1, 0, k).contiguous();
-}
-
 }  // namespace
 
 MOE_TEST(cuda_topk_gate_matches_reference) {
-  if (!cuda_ready("cuda_topk_gate_matches_reference")) return;
+  require_cuda();
   torch::manual_seed(21);
   for (const auto& s : kShapes) {
     for (bool ties : {false, true}) {
@@ -78,7 +72,7 @@ MOE_TEST(cuda_topk_gate_matches_reference) {
 }
 
 MOE_TEST(cuda_dispatch_permute_combine_match_reference) {
-  if (!cuda_ready("cuda_dispatch_permute_combine_match_reference")) return;
+  require_cuda();
   torch::manual_seed(22);
   for (const auto& s : kShapes) {
     const auto idx = random_choices(s.T, s.E, s.k);
@@ -128,7 +122,7 @@ MOE_TEST(cuda_dispatch_permute_combine_match_reference) {
 }
 
 MOE_TEST(cuda_fused_adam_matches_reference) {
-  if (!cuda_ready("cuda_fused_adam_matches_reference")) return;
+  require_cuda();
   torch::manual_seed(23);
   const int64_t n = 100003;  // not a multiple of the block size
   auto p = torch::randn({n}), m = torch::zeros({n}), v = torch::zeros({n});
@@ -146,7 +140,7 @@ MOE_TEST(cuda_fused_adam_matches_reference) {
 }
 
 MOE_TEST(cuda_classifier_matches_cpu_classifier) {
-  if (!cuda_ready("cuda_classifier_matches_cpu_classifier")) return;
+  require_cuda();
   torch::manual_seed(24);
   model::ModelConfig c;
   c.input_size = 40;
@@ -179,7 +173,7 @@ MOE_TEST(cuda_classifier_matches_cpu_classifier) {
 }
 
 MOE_TEST(cuda_training_repeats_and_graph_matches_eager) {
-  if (!cuda_ready("cuda_training_repeats_and_graph_matches_eager")) return;
+  require_cuda();
   torch::manual_seed(25);
   const auto inputs = torch::rand({2000, 64});
   const auto labels = (inputs.narrow(1, 0, 10).argmax(1)).contiguous();  // a learnable rule

@@ -8,6 +8,7 @@
 using namespace moe;
 using moe::testing::expect_close;
 using moe::testing::expect_equal;
+using moe::testing::random_choices;
 
 namespace {
 
@@ -16,12 +17,6 @@ struct Shape {
 };
 // Includes experts that receive nothing (T*k < E), one token, k = E, and H = 1.
 const std::vector<Shape> kShapes = {{1, 8, 2, 3}, {3, 8, 2, 5}, {37, 8, 2, 16}, {10, 4, 4, 1}, {0, 4, 2, 3}, {200, 16, 3, 7}};
-
-torch::Tensor random_choices(int64_t T, int64_t E, int64_t k) {
-  // k distinct experts per token, as the gate produces.
-  if (T == 0) return torch::empty({0, k}, torch::kLong);
-  return torch::rand({T, E}).argsort(int64_t{1}, false).narrow(1, 0, k).contiguous();
-}
 
 }  // namespace
 

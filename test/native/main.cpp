@@ -27,6 +27,11 @@ void expect_equal(const torch::Tensor& a, const torch::Tensor& ref, const std::s
   EXPECT_TRUE(torch::equal(a.to(ref.scalar_type()), ref), what, ": values differ from the reference");
 }
 
+torch::Tensor random_choices(int64_t T, int64_t E, int64_t k) {
+  if (T == 0) return torch::empty({0, k}, torch::kLong);
+  return torch::rand({T, E}).argsort(int64_t{1}, false).narrow(1, 0, k).contiguous();
+}
+
 torch::Tensor finite_difference(const std::function<double(const torch::Tensor&)>& f, const torch::Tensor& x,
                                 double eps) {
   torch::Tensor xc = x.detach().to(torch::kDouble).clone().contiguous();

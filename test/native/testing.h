@@ -49,6 +49,9 @@ void expect_close(const torch::Tensor& a, const torch::Tensor& ref, double atol,
 // Same shape, same dtype class, identical values.
 void expect_equal(const torch::Tensor& a, const torch::Tensor& ref, const std::string& what);
 
+// [T,k] int64 expert choices, k distinct experts per token in random order, as the gate produces.
+torch::Tensor random_choices(int64_t T, int64_t E, int64_t k);
+
 // Central differences of a scalar function f at x (float64), eps ~1e-6. Returns df/dx with x's shape.
 torch::Tensor finite_difference(const std::function<double(const torch::Tensor&)>& f, const torch::Tensor& x,
                                 double eps = 1e-6);
