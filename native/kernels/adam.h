@@ -18,6 +18,11 @@ struct AdamHyper {
 void adam_step_ref(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n, double lr,
                    int64_t step, const AdamHyper& hyper);
 
+// The same update in a loop the compiler vectorises (adam_cpu.cpp is built with -O3 -fno-math-errno); the
+// caller splits [0, n) across threads by pointer offsets.
+void adam_step_cpu(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n, double lr,
+                   int64_t step, const AdamHyper& hyper);
+
 // lr: one float, step: one int64, both device memory.
 void adam_step_cuda(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n,
                     const float* lr, const int64_t* step, const AdamHyper& hyper, void* stream);

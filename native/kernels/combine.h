@@ -20,6 +20,16 @@ void combine_backward_ref(const scalar_t* rows, const scalar_t* weights, const i
                           const scalar_t* grad_y, int64_t T, int64_t k, int64_t H, scalar_t* grad_rows,
                           scalar_t* grad_weights);
 
+// CPU versions (combine_cpu.cpp): float accumulation in the same j order, SIMD inner loops over H. They
+// touch only tokens [0, T) of the pointers given, so the caller splits tokens across threads by offsets.
+template <typename scalar_t>
+void combine_forward_cpu(const scalar_t* rows, const scalar_t* weights, const int64_t* assignment_to_sorted,
+                         int64_t T, int64_t k, int64_t H, scalar_t* y);
+template <typename scalar_t>
+void combine_backward_cpu(const scalar_t* rows, const scalar_t* weights, const int64_t* assignment_to_sorted,
+                          const scalar_t* grad_y, int64_t T, int64_t k, int64_t H, scalar_t* grad_rows,
+                          scalar_t* grad_weights);
+
 // CUDA launchers (combine_cuda.cu): device pointers, enqueued on `stream` (a cudaStream_t). The backward
 // writes all R rows of grad_rows (row_to_assignment = -1 -> zeros); grad_weights is one warp-reduced dot
 // product per assignment, in a fixed order.

@@ -33,6 +33,11 @@ template <typename scalar_t>
 void permute_backward_ref(const scalar_t* grad_rows, const int64_t* assignment_to_row, int64_t T, int64_t k,
                           int64_t H, scalar_t* grad_x);
 
+// CPU permute backward (permute_cpu.cpp): the same gather-sum, tokens [0, T) of the pointers given.
+template <typename scalar_t>
+void permute_backward_cpu(const scalar_t* grad_rows, const int64_t* assignment_to_row, int64_t T, int64_t k,
+                          int64_t H, scalar_t* grad_x);
+
 // CUDA launchers (permute_cuda.cu): device pointers, enqueued on `stream` (a cudaStream_t). The plan is a
 // deterministic counting sort (chunk histograms, a per-expert scan over chunks, in-chunk stable ranks);
 // `workspace` holds dispatch_plan_padded_cuda_workspace(A, E) int64 values.

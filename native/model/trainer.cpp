@@ -1,8 +1,5 @@
 #include "trainer.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-#include <torch/autograd.h>
-
 #include <chrono>
 #include <cmath>
 
@@ -54,59 +51,13 @@ EpochMetrics epoch_metrics(int64_t epoch, double ce_sum, double aux_sum, double 
 }
 
 TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inputs, const at::Tensor& labels,
-                  const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop) {
+                  const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop,
+                  const std::function<void()>& between_batches) {
   validate(config);
   check_dataset(model, inputs, labels);
   TORCH_CHECK_VALUE(labels.defined(), "training needs labels");
   ++state.train_calls;
-  if (model.device().is_cuda()) return train_on_device(model, state.device, inputs, labels, config, on_epoch, stop);
-  if (!state.optimizer) {
-    state.optimizer = std::make_unique<torch::optim::Adam>(model.parameters(),
-                                                           torch::optim::AdamOptions(config.learning_rate));
-  }
-  for (auto& group : state.optimizer->param_groups()) {
-    static_cast<torch::optim::AdamOptions&>(group.options()).lr(config.learning_rate);
-  }
-  // Each call shuffles with its own seeded stream: reproducible, and never the process-global generator.
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(config.shuffle_seed);
-
-  const double aux_weight = aux_loss_weight(model);
-  const int64_t n = inputs.size(0);
-  model.train();
-  TrainResult result;
-  for (int64_t epoch = 1; epoch <= config.epochs && !result.stopped; ++epoch) {
-    const auto started = std::chrono::steady_clock::now();
-    const at::Tensor order = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
-    double ce_sum = 0, aux_sum = 0;
-    int64_t correct = 0, seen = 0;
-    for (int64_t begin = 0; begin < n; begin += config.batch_size) {
-      if (stop.load(std::memory_order_relaxed)) {
-        result.stopped = true;
-        break;
-      }
-      const int64_t size = std::min(config.batch_size, n - begin);
-      const at::Tensor batch_idx = order.narrow(0, begin, size);
-      const at::Tensor x = inputs.index_select(0, batch_idx);
-      const at::Tensor y = labels.index_select(0, batch_idx);
-      ForwardResult out = model.forward(x);
-      const BatchLoss loss = batch_loss(out, y, aux_weight);
-      state.optimizer->zero_grad();
-      loss.total.backward();
-      state.optimizer->step();
-      // Metrics from values already computed for the step: no extra forward pass.
-      ce_sum += loss.cross_entropy.item<double>() * size;
-      if (out.aux_loss.defined()) aux_sum += out.aux_loss.item<double>() * size;
-      correct += out.logits.argmax(1).eq(y).sum().item<int64_t>();
-      seen += size;
-    }
-    if (seen == 0) break;
-    const EpochMetrics m = epoch_metrics(epoch, ce_sum, aux_sum, static_cast<double>(correct), seen, aux_weight,
-                                         started);
-    result.epochs.push_back(m);
-    if (on_epoch) on_epoch(m);
-  }
-  model.eval();
-  return result;
+  return run_train_loop(model, state.loop, inputs, labels, config, on_epoch, stop, between_batches);
 }
 
 }  // namespace moe::model

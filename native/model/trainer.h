@@ -8,11 +8,9 @@
 #include <memory>
 #include <vector>
 
-#include <torch/optim/adam.h>
-
 #include "classifier.h"
 #include "config.h"
-#include "device_trainer.h"
+#include "train_loop.h"
 
 namespace moe::model {
 
@@ -33,17 +31,18 @@ struct TrainResult {
 
 // Optimiser state that outlives one train call, so that train(1 epoch) twice continues like train(2).
 struct TrainerState {
-  std::unique_ptr<torch::optim::Adam> optimizer;  // CPU models
-  DeviceTrainStatePtr device;                      // CUDA models (flat Adam, captured step)
+  TrainLoopStatePtr loop;  // flat parameters and gradients, Adam moments, the captured step (CUDA)
   int64_t train_calls = 0;
 };
 
 using EpochCallback = std::function<void(const EpochMetrics&)>;
 
-// inputs: [n,in] float32, labels: [n] int64 in [0,C). Both CPU, checked here; a CUDA model trains on the
-// device (device_trainer.h).
+// inputs: [n,in] float32, labels: [n] int64 in [0,C). Both CPU, checked here (train_loop.h runs them).
+// between_batches (may be empty) runs on the training thread before every batch: the binding uses it to
+// serve other models' queued jobs from the one compute thread.
 TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inputs, const at::Tensor& labels,
-                  const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop);
+                  const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop,
+                  const std::function<void()>& between_batches = {});
 
 // The weight of the aux loss in the training objective: the config's for an MoE model, 0 for the dense one.
 double aux_loss_weight(const Classifier& model);

@@ -1,8 +1,11 @@
-// Dispatch plan and the permute/combine autograd functions. CPU: the counting sort of kernels/permute and
-// ATen gathers with one batched product (vectorised). CUDA: the plan, permute and combine kernels.
+// Dispatch plan and the permute/combine autograd functions. CPU: the counting sort of kernels/permute, an
+// ATen gather for permute, and the token-parallel kernels of combine_cpu / permute_cpu. CUDA: the plan, permute and combine kernels.
 #include "dispatch.h"
 
+#include <ATen/Parallel.h>
 #include <torch/autograd.h>
+
+#include <algorithm>
 
 #include "../kernels/combine.h"
 #include "../kernels/permute.h"
@@ -15,6 +18,13 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// Token-parallel loop for the CPU kernels: each task gets a contiguous token range.
+template <typename Fn>
+void for_token_ranges(int64_t T, int64_t H, Fn&& fn) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(H, 1));  // ~16k values per task
+  at::parallel_for(0, T, grain, [&](int64_t begin, int64_t end) { fn(begin, end - begin); });
+}
+
 struct PermuteCpuFunction : public torch::autograd::Function<PermuteCpuFunction> {
   // x [T,H]; sorted_token [A]; assignment_to_row [A]
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& sorted_token,
@@ -26,35 +36,59 @@ struct PermuteCpuFunction : public torch::autograd::Function<PermuteCpuFunction>
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const at::Tensor a2r = ctx->get_saved_variables()[0];
     const int64_t k = ctx->saved_data["k"].toInt();
-    const at::Tensor& grad_rows = grads[0];
-    const int64_t H = grad_rows.size(1);
-    // grad_x[t] = sum_j grad_rows[a2r[t*k+j]]: gather in assignment order, then a fixed-order sum over j.
-    at::Tensor grad_x = grad_rows.index_select(0, a2r).view({-1, k, H}).sum(1);
+    const at::Tensor grad_rows = grads[0].contiguous();
+    const int64_t H = grad_rows.size(1), T = a2r.size(0) / k;
+    // grad_x[t] = sum_j grad_rows[a2r[t*k+j]]: a gather with a fixed-order sum over j.
+    at::Tensor grad_x = at::empty({T, H}, grad_rows.options());
+    AT_DISPATCH_FLOATING_TYPES(grad_rows.scalar_type(), "permute_backward_cpu", [&] {
+      const scalar_t* g = grad_rows.data_ptr<scalar_t>();
+      const int64_t* map = a2r.data_ptr<int64_t>();
+      scalar_t* out = grad_x.data_ptr<scalar_t>();
+      for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
+        kernels::permute_backward_cpu<scalar_t>(g, map + t0 * k, n, k, H, out + t0 * H);
+      });
+    });
     return {grad_x, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 struct CombineCpuFunction : public torch::autograd::Function<CombineCpuFunction> {
-  // rows [A,H]; weights [T,k]; assignment_to_row / row_to_assignment [A]
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const at::Tensor& weights,
-                            const at::Tensor& assignment_to_row, const at::Tensor& row_to_assignment) {
+  // rows [A,H]; weights [T,k]; assignment_to_row [A]
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows_in, const at::Tensor& weights_in,
+                            const at::Tensor& assignment_to_row) {
+    const at::Tensor rows = rows_in.contiguous(), weights = weights_in.contiguous();
     const int64_t T = weights.size(0), k = weights.size(1), H = rows.size(1);
-    at::Tensor gathered = rows.index_select(0, assignment_to_row).view({T, k, H});
-    ctx->save_for_backward({gathered, weights, row_to_assignment});
-    return at::bmm(weights.unsqueeze(1), gathered).squeeze(1);
+    at::Tensor y = at::empty({T, H}, rows.options());
+    AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "combine_forward_cpu", [&] {
+      const scalar_t *r = rows.data_ptr<scalar_t>(), *w = weights.data_ptr<scalar_t>();
+      const int64_t* map = assignment_to_row.data_ptr<int64_t>();
+      scalar_t* out = y.data_ptr<scalar_t>();
+      for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
+        kernels::combine_forward_cpu<scalar_t>(r, w + t0 * k, map + t0 * k, n, k, H, out + t0 * H);
+      });
+    });
+    ctx->save_for_backward({rows, weights, assignment_to_row});
+    return y;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor& gathered = saved[0];  // [T,k,H]
-    const at::Tensor& weights = saved[1];   // [T,k]
-    const at::Tensor& r2a = saved[2];
+    const at::Tensor &rows = saved[0], &weights = saved[1], &a2r = saved[2];
     const at::Tensor grad_y = grads[0].contiguous();  // [T,H]
-    const int64_t T = weights.size(0), k = weights.size(1), H = gathered.size(2);
-    at::Tensor grad_weights = at::bmm(gathered, grad_y.unsqueeze(2)).squeeze(2);
-    // grad of each routed copy is w[t,j]*grad_y[t]; put it back at its row with the inverse gather.
-    at::Tensor grad_gathered = (weights.unsqueeze(2) * grad_y.unsqueeze(1)).view({T * k, H});
-    at::Tensor grad_rows = grad_gathered.index_select(0, r2a);
-    return {grad_rows, grad_weights, at::Tensor(), at::Tensor()};
+    const int64_t T = weights.size(0), k = weights.size(1), H = rows.size(1);
+    // Every row is some assignment's (packed layout), so each grad row is written exactly once.
+    at::Tensor grad_rows = at::empty_like(rows);
+    at::Tensor grad_weights = at::empty_like(weights);
+    AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "combine_backward_cpu", [&] {
+      const scalar_t *r = rows.data_ptr<scalar_t>(), *w = weights.data_ptr<scalar_t>();
+      const scalar_t* dy = grad_y.data_ptr<scalar_t>();
+      const int64_t* map = a2r.data_ptr<int64_t>();
+      scalar_t *g_rows = grad_rows.data_ptr<scalar_t>(), *g_w = grad_weights.data_ptr<scalar_t>();
+      for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
+        kernels::combine_backward_cpu<scalar_t>(r, w + t0 * k, map + t0 * k, dy + t0 * H, n, k, H, g_rows,
+                                                g_w + t0 * k);
+      });
+    });
+    return {grad_rows, grad_weights, at::Tensor()};
   }
 };
 
@@ -201,7 +235,7 @@ at::Tensor combine_tokens(const at::Tensor& rows, const at::Tensor& weights, con
   if (plan.padded()) {
     return CombineCudaFunction::apply(rows, weights, plan.assignment_to_row, plan.row_to_assignment);
   }
-  return CombineCpuFunction::apply(rows, weights.contiguous(), plan.assignment_to_row, plan.row_to_assignment);
+  return CombineCpuFunction::apply(rows, weights, plan.assignment_to_row);
 }
 
 }  // namespace moe::ops

@@ -1,7 +1,10 @@
-// CPU expert FFN: one pass over the experts' contiguous slices with addmm into preallocated outputs.
-// The loop is over E slices of one buffer on the host; the offsets are already host values (no sync).
+// CPU expert FFN: per-expert products over the experts' contiguous slices, written into preallocated
+// outputs. Experts are independent, so the threads split them (by row count, not expert count, so that
+// skewed routing still balances); each thread's BLAS calls then run single-threaded inside the region,
+// which suits these small products better than splitting each one. Offsets are host values (no sync).
 #include "expert_ffn.h"
 
+#include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
 #include "checks.h"
@@ -12,6 +15,36 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// Calls fn(e) for every expert, each exactly once; a thread takes the experts whose first row falls in
+// its share of [0, A), so work is split by rows and the assignment of experts to threads is fixed.
+template <typename Fn>
+void for_each_expert(const int64_t* off, int64_t E, Fn&& fn) {
+  const int64_t A = off[E];
+  const int64_t tasks = std::min<int64_t>(at::get_num_threads(), E);
+  if (tasks <= 1 || A < 64) {
+    for (int64_t e = 0; e < E; ++e) fn(e);
+    return;
+  }
+  at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+    at::NoGradGuard no_grad;  // grad mode is thread-local: pool threads must not record these ops either
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t lo = A * task / tasks, hi = A * (task + 1) / tasks;
+      for (int64_t e = 0; e < E; ++e) {
+        const bool last = task == tasks - 1;
+        if (off[e] >= lo && (off[e] < hi || (last && off[e] == A))) fn(e);
+      }
+    }
+  });
+}
+
+// dh *= (a > 0): ReLU's derivative from its output (a > 0 exactly where the input was).
+template <typename scalar_t>
+void relu_backward_inplace(at::Tensor& dh, const at::Tensor& a) {
+  scalar_t* d = dh.data_ptr<scalar_t>();
+  const scalar_t* act = a.data_ptr<scalar_t>();
+  for (int64_t i = 0, n = dh.numel(); i < n; ++i) d[i] = act[i] > scalar_t(0) ? d[i] : scalar_t(0);
+}
+
 struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const at::Tensor& offsets,
                             const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
@@ -20,15 +53,15 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
     auto out = at::empty({A, H}, rows.options());
     auto hidden = at::empty({A, F}, rows.options());  // post-ReLU activations, kept for backward
     const int64_t* off = offsets.data_ptr<int64_t>();
-    for (int64_t e = 0; e < E; ++e) {
+    for_each_expert(off, E, [&](int64_t e) {
       const int64_t n = off[e + 1] - off[e];
-      if (n == 0) continue;
+      if (n == 0) return;
       at::Tensor h = hidden.narrow(0, off[e], n);
       at::addmm_out(h, b1[e], rows.narrow(0, off[e], n), w1[e].t());
       h.relu_();
       at::Tensor o = out.narrow(0, off[e], n);
       at::addmm_out(o, b2[e], h, w2[e].t());
-    }
+    });
     ctx->save_for_backward({rows, offsets, w1, w2, hidden});
     return out;
   }
@@ -41,31 +74,38 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
     const at::Tensor& w2 = saved[3];
     const at::Tensor& hidden = saved[4];
     const at::Tensor grad_out = grads[0].contiguous();
-    const int64_t E = w1.size(0);
-    auto grad_rows = at::zeros_like(rows);
-    auto grad_w1 = at::zeros_like(w1);
-    auto grad_w2 = at::zeros_like(w2);
-    auto grad_b1 = at::zeros({E, w1.size(1)}, w1.options());
-    auto grad_b2 = at::zeros({E, w2.size(1)}, w2.options());
+    const int64_t E = w1.size(0), F = w1.size(1), H = w1.size(2);
+    // Every row and every non-empty expert's slice is overwritten below; only empty experts need zeros.
+    auto grad_rows = at::empty_like(rows);
+    auto grad_w1 = at::empty_like(w1);
+    auto grad_w2 = at::empty_like(w2);
+    auto grad_b1 = at::empty({E, F}, w1.options());
+    auto grad_b2 = at::empty({E, H}, w2.options());
+    auto dh_all = at::empty({rows.size(0), F}, rows.options());
     const int64_t* off = offsets.data_ptr<int64_t>();
-    for (int64_t e = 0; e < E; ++e) {
+    for_each_expert(off, E, [&](int64_t e) {
       const int64_t n = off[e + 1] - off[e];
-      if (n == 0) continue;
+      at::Tensor gw1 = grad_w1[e], gw2 = grad_w2[e], gb1 = grad_b1[e], gb2 = grad_b2[e];
+      if (n == 0) {
+        gw1.zero_();
+        gw2.zero_();
+        gb1.zero_();
+        gb2.zero_();
+        return;
+      }
       const at::Tensor dy = grad_out.narrow(0, off[e], n);  // [n,H]
       const at::Tensor a = hidden.narrow(0, off[e], n);     // [n,F]
       const at::Tensor x = rows.narrow(0, off[e], n);       // [n,H]
-      at::Tensor gw2 = grad_w2[e];
       at::mm_out(gw2, dy.t(), a);
-      at::Tensor gb2 = grad_b2[e];
       at::sum_out(gb2, dy, 0);
-      at::Tensor dh = at::mm(dy, w2[e]).mul_(a.gt(0));  // ReLU': a > 0 exactly where its input was > 0
-      at::Tensor gw1 = grad_w1[e];
+      at::Tensor dh = dh_all.narrow(0, off[e], n);
+      at::mm_out(dh, dy, w2[e]);
+      AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "relu_backward", [&] { relu_backward_inplace<scalar_t>(dh, a); });
       at::mm_out(gw1, dh.t(), x);
-      at::Tensor gb1 = grad_b1[e];
       at::sum_out(gb1, dh, 0);
       at::Tensor gx = grad_rows.narrow(0, off[e], n);
       at::mm_out(gx, dh, w1[e]);
-    }
+    });
     return {grad_rows, at::Tensor(), grad_w1, grad_b1, grad_w2, grad_b2};
   }
 };

@@ -1,4 +1,6 @@
-#include "device_trainer.h"
+#include "train_loop.h"
+
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <torch/autograd.h>
 
@@ -13,37 +15,42 @@ namespace moe::model {
 // Eager steps before the capture: they run cuBLAS/allocator first-use work outside the graph.
 constexpr int64_t kWarmupSteps = 3;
 
-struct DeviceTrainState {
-  at::Tensor flat_params, flat_grads, exp_avg, exp_avg_sq, step, lr;
-  at::Tensor data_x, data_y;          // the dataset on the device; fixed addresses for the graph
-  at::Tensor batch_idx;               // [B] indices of the current full batch; the graph reads it
+struct TrainLoopState {
+  std::vector<at::Tensor> params;     // the model's parameters, views of flat_params in this order
+  at::Tensor flat_params, exp_avg, exp_avg_sq, step, lr;
+  at::Tensor flat_grads;              // CUDA only: the gradients' fixed home (see flatten_parameters)
+  at::Tensor data_x, data_y;          // the dataset on the model's device (CUDA: fixed addresses for the graph)
+  at::Tensor batch_idx;               // CUDA: [B] indices of the current full batch; the graph reads it
   at::Tensor ce_sum, aux_sum, correct;  // epoch accumulators on the device
   std::unique_ptr<CapturedStep> graph;
   int64_t graph_batch = 0;
   int64_t eager_full_steps = 0;
 };
 
-void DeviceTrainStateDeleter::operator()(DeviceTrainState* s) const { delete s; }
+void TrainLoopStateDeleter::operator()(TrainLoopState* s) const { delete s; }
 
 namespace {
 
-// Makes every parameter a view of one flat buffer and pre-assigns its gradient as a view of another:
-// autograd then accumulates in place into the flat gradient (it never reallocates a defined grad).
-void flatten_parameters(Classifier& model, DeviceTrainState& s) {
+// Makes every parameter a view of one flat buffer. On CUDA each gradient is pre-assigned as a view of a
+// second flat buffer, so autograd accumulates in place at addresses a captured graph can keep. On the CPU
+// gradients are cleared to none before each backward instead: autograd then hands over the tensor each
+// backward function made (no zero-fill, no accumulate pass) and Adam reads them where they are.
+void flatten_parameters(Classifier& model, TrainLoopState& s) {
   torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> params = model.parameters();
+  s.params = model.parameters();
   int64_t total = 0;
-  for (const auto& p : params) total += p.numel();
-  const auto opts = params.front().options();
+  for (const auto& p : s.params) total += p.numel();
+  const auto opts = s.params.front().options();
+  const bool cuda = opts.device().is_cuda();
   s.flat_params = at::empty({total}, opts);
-  s.flat_grads = at::zeros({total}, opts);
+  if (cuda) s.flat_grads = at::zeros({total}, opts);
   int64_t offset = 0;
-  for (auto& p : params) {
+  for (auto& p : s.params) {
     const int64_t n = p.numel();
     at::Tensor view = s.flat_params.narrow(0, offset, n).view(p.sizes());
     view.copy_(p);
     p.set_data(view);
-    p.mutable_grad() = s.flat_grads.narrow(0, offset, n).view(p.sizes());
+    if (cuda) p.mutable_grad() = s.flat_grads.narrow(0, offset, n).view(p.sizes());
     offset += n;
   }
   s.exp_avg = at::zeros({total}, opts);
@@ -55,7 +62,12 @@ void flatten_parameters(Classifier& model, DeviceTrainState& s) {
   s.correct = at::zeros({}, opts.dtype(at::kLong));
 }
 
-void upload_dataset(DeviceTrainState& s, const at::Tensor& inputs, const at::Tensor& labels, at::Device device) {
+void upload_dataset(TrainLoopState& s, const at::Tensor& inputs, const at::Tensor& labels, at::Device device) {
+  if (device.is_cpu()) {  // the caller's tensors themselves: no copy
+    s.data_x = inputs;
+    s.data_y = labels;
+    return;
+  }
   if (s.data_x.defined() && s.data_x.sizes() == inputs.sizes()) {
     s.data_x.copy_(inputs);  // same addresses: a captured step stays valid
     s.data_y.copy_(labels);
@@ -67,23 +79,31 @@ void upload_dataset(DeviceTrainState& s, const at::Tensor& inputs, const at::Ten
   s.eager_full_steps = 0;
 }
 
+// A seeded generator of the device: shuffles repeat per seed, and never touch the process-global one.
+at::Generator make_generator(at::Device device, uint64_t seed) {
+  return device.is_cuda() ? make_cuda_generator(seed) : at::make_generator<at::CPUGeneratorImpl>(seed);
+}
+
 }  // namespace
 
-TrainResult train_on_device(Classifier& model, DeviceTrainStatePtr& state, const at::Tensor& inputs,
-                            const at::Tensor& labels, const TrainConfig& config,
-                            const std::function<void(const EpochMetrics&)>& on_epoch,
-                            const std::atomic<bool>& stop) {
+TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at::Tensor& inputs,
+                           const at::Tensor& labels, const TrainConfig& config,
+                           const std::function<void(const EpochMetrics&)>& on_epoch, const std::atomic<bool>& stop,
+                           const std::function<void()>& between_batches) {
   const at::Device device = model.device();
-  SideStreamScope side_stream;  // all work of this call, the capture included, runs on one pool stream
+  const bool cuda = device.is_cuda();
+  std::unique_ptr<SideStreamScope> side_stream;  // CUDA: all work of this call, the capture included,
+  if (cuda) side_stream = std::make_unique<SideStreamScope>();  // runs on one pool stream
   if (!state) {
-    state.reset(new DeviceTrainState());
+    state.reset(new TrainLoopState());
     flatten_parameters(model, *state);
   }
-  DeviceTrainState& s = *state;
+  TrainLoopState& s = *state;
   upload_dataset(s, inputs, labels, device);
   s.lr.fill_(config.learning_rate);
   const int64_t B = config.batch_size, n = inputs.size(0);
-  if (s.graph_batch != B || !config.cuda_graph) {
+  const bool use_graph = cuda && config.cuda_graph;
+  if (cuda && (s.graph_batch != B || !config.cuda_graph)) {
     s.graph.reset();
     s.eager_full_steps = 0;
     s.graph_batch = B;
@@ -98,17 +118,28 @@ TrainResult train_on_device(Classifier& model, DeviceTrainStatePtr& state, const
     const at::Tensor y = s.data_y.index_select(0, idx);
     ForwardResult out = model.forward(x);
     const BatchLoss loss = batch_loss(out, y, aux_weight);
-    s.flat_grads.zero_();
+    if (cuda) {
+      s.flat_grads.zero_();
+    } else {
+      for (auto& p : s.params) p.mutable_grad().reset();
+    }
     loss.total.backward();
     torch::NoGradGuard no_grad;
-    ops::fused_adam_step(s.flat_params, s.flat_grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
+    if (cuda) {
+      ops::fused_adam_step(s.flat_params, s.flat_grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
+    } else {
+      std::vector<at::Tensor> grads;
+      grads.reserve(s.params.size());
+      for (const auto& p : s.params) grads.push_back(p.grad().defined() ? p.grad() : at::zeros_like(p));
+      ops::fused_adam_step(s.flat_params, grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
+    }
     const double size = static_cast<double>(idx.size(0));
     s.ce_sum.add_(loss.cross_entropy.detach().to(at::kDouble), size);
     if (out.aux_loss.defined()) s.aux_sum.add_(out.aux_loss.detach().to(at::kDouble), size);
     s.correct.add_(out.logits.argmax(1).eq(y).sum());
   };
 
-  at::Generator gen = make_cuda_generator(config.shuffle_seed);
+  at::Generator gen = make_generator(device, config.shuffle_seed);
   model.train();
   TrainResult result;
   for (int64_t epoch = 1; epoch <= config.epochs && !result.stopped; ++epoch) {
@@ -123,14 +154,15 @@ TrainResult train_on_device(Classifier& model, DeviceTrainStatePtr& state, const
         result.stopped = true;
         break;
       }
+      if (between_batches) between_batches();
       const int64_t size = std::min(B, n - begin);
-      if (size != B) {
+      if (!cuda || size != B) {
         step(order.narrow(0, begin, size));
       } else {
         s.batch_idx.copy_(order.narrow(0, begin, B));
         if (s.graph) {
           s.graph->replay();
-        } else if (config.cuda_graph && s.eager_full_steps >= kWarmupSteps) {
+        } else if (use_graph && s.eager_full_steps >= kWarmupSteps) {
           auto graph = std::make_unique<CapturedStep>();
           graph->capture([&] { step(s.batch_idx); });  // kept only once the capture succeeded
           s.graph = std::move(graph);
