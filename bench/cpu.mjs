@@ -1,10 +1,14 @@
 // CPU benchmark: torch-moe against eager PyTorch over the same libtorch (bench/eager_cpu.py, Debian's
 // python3-torch), in one run: training samples/s of the reference MoE, the reference dense model and a
-// dense model with the MoE's active parameters (one 256→256→256 FFN), on the first 5,000 MNIST images,
-// batch 64, at 1 and 2 threads; evaluation time of the 10,000 test images; and the resident memory of a
-// 30-epoch MoE training run, epoch by epoch. Writes bench/results/cpu-<machine>-<date>-<commit>.{json,md}.
+// dense model with the MoE's active parameters (dense256: one 256→256→256 FFN), on the first 5,000 MNIST
+// images, batch 64, at 1 and 2 threads; evaluation time of the 10,000 test images; and the resident
+// memory of a 30-epoch MoE training run, epoch by epoch. The machine is shared and noisy, so each round
+// runs eager PyTorch and then torch-moe back to back, and the table reports medians over the rounds.
+// A last torch-moe row, moe-gemm-input, repeats the MoE with the zero-skipping input layer turned off
+// (TORCH_MOE_SKIP_ZEROS=0, in a child process) to show what that path contributes on MNIST.
+// Writes bench/results/cpu-<machine>-<date>-<commit>.{json,md}.
 //
-//   node bench/cpu.mjs [--threads 1,2] [--epochs 3] [--reps 3] [--rss-epochs 30] [--out bench/results]
+//   node bench/cpu.mjs [--threads 1,2] [--epochs 3] [--rounds 5] [--rss-epochs 30] [--out bench/results]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,9 +21,10 @@ const { values } = parseArgs({
   options: {
     threads: { type: 'string', default: '1,2' },
     epochs: { type: 'string', default: '3' },
-    reps: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     'rss-epochs': { type: 'string', default: '30' },
     'rss-child': { type: 'boolean', default: false },
+    'measure-child': { type: 'string' },  // internal: "<threads>" → one MoE measurement as JSON
     out: { type: 'string', default: 'bench/results' },
   },
 });
@@ -28,7 +33,25 @@ const kinds = {
   dense: () => new DenseClassifier({ device: 'cpu' }),
   dense256: () => new DenseClassifier({ device: 'cpu', expertHiddenSize: 256 }),
 };
+const epochs = Number(values.epochs);
 const train = await loadMnist({ split: 'train', limit: 5000 });
+
+/** One torch-moe measurement of a model kind: training samples/s (after a warm-up epoch) and eval seconds. */
+async function measure(kind, test) {
+  const model = kinds[kind]();
+  try {
+    await model.train(train, { epochs: 1 });
+    let started = performance.now();
+    await model.train(train, { epochs });
+    const samplesPerSecond = (epochs * train.count) / ((performance.now() - started) / 1000);
+    await model.evaluate(test);  // warm-up
+    started = performance.now();
+    await model.evaluate(test);
+    return { samplesPerSecond, evalSeconds: (performance.now() - started) / 1000 };
+  } finally {
+    model.dispose();
+  }
+}
 
 if (values['rss-child']) {
   // A fresh process: resident memory after each epoch of one long training run.
@@ -38,44 +61,56 @@ if (values['rss-child']) {
   console.log(JSON.stringify({ rss }));
   process.exit(0);
 }
-
 const test = await loadMnist({ split: 'test' });
-const epochs = Number(values.epochs);
-const reps = Number(values.reps);
-const rows = [];
-for (const threads of values.threads.split(',').map(Number)) {
+if (values['measure-child'] !== undefined) {
+  setNumThreads(Number(values['measure-child']));
+  console.log(JSON.stringify(await measure('moe', test)));
+  process.exit(0);
+}
+
+const rounds = Number(values.rounds);
+const threadCounts = values.threads.split(',').map(Number);
+const samples = {};  // `${threads}/${model}` -> { ours: [], eager: [], oursEval: [], eagerEval: [] }
+const slot = (t, m) => (samples[`${t}/${m}`] ??= { ours: [], eager: [], oursEval: [], eagerEval: [] });
+let eagerVersion = '';
+for (const threads of threadCounts) {
   setNumThreads(threads);
-  const eager = JSON.parse(execFileSync(process.env.PYTHON ?? '/usr/bin/python3', ['bench/eager_cpu.py', '--threads', String(threads), '--epochs', String(epochs), '--reps', String(reps)], { encoding: 'utf8' }));
-  for (const [kind, make] of Object.entries(kinds)) {
-    const model = make();
-    try {
-      await model.train(train, { epochs: 1 });  // warm-up
-      const rates = [];
-      for (let r = 0; r < reps; r++) {
-        const started = performance.now();
-        await model.train(train, { epochs });
-        rates.push((epochs * train.count) / ((performance.now() - started) / 1000));
-      }
-      const evals = [];
-      for (let r = 0; r < reps; r++) {
-        const started = performance.now();
-        await model.evaluate(test);
-        evals.push((performance.now() - started) / 1000);
-      }
-      const row = {
-        threads, model: kind,
-        torch_moe_samples_per_second: median(rates), eager_samples_per_second: eager.train[kind].samples_per_second,
-        torch_moe_eval_seconds: median(evals), eager_eval_seconds: eager.eval_seconds[kind].median,
-      };
-      row.train_ratio = row.torch_moe_samples_per_second / row.eager_samples_per_second;
-      row.eval_ratio = row.eager_eval_seconds / row.torch_moe_eval_seconds;
-      rows.push(row);
-      console.error(`${threads} thread(s) ${kind.padEnd(8)} train ${row.torch_moe_samples_per_second.toFixed(0)} vs eager ${row.eager_samples_per_second.toFixed(0)} samples/s (${row.train_ratio.toFixed(2)}x); eval ${(row.torch_moe_eval_seconds * 1000).toFixed(0)} vs ${(row.eager_eval_seconds * 1000).toFixed(0)} ms (${row.eval_ratio.toFixed(2)}x)`);
-    } finally {
-      model.dispose();
+  for (let round = 1; round <= rounds; round++) {
+    const eager = JSON.parse(execFileSync(process.env.PYTHON ?? '/usr/bin/python3', ['bench/eager_cpu.py', '--threads', String(threads), '--epochs', String(epochs), '--reps', '1'], { encoding: 'utf8' }));
+    eagerVersion = eager.torch;
+    for (const kind of Object.keys(kinds)) {
+      const ours = await measure(kind, test);
+      const s = slot(threads, kind);
+      s.ours.push(ours.samplesPerSecond);
+      s.oursEval.push(ours.evalSeconds);
+      s.eager.push(eager.train[kind].samples_per_second);
+      s.eagerEval.push(eager.eval_seconds[kind].median);
     }
+    const child = spawnSync(process.execPath, [path.resolve('bench/cpu.mjs'), '--measure-child', String(threads), '--epochs', String(epochs)],
+      { encoding: 'utf8', env: { ...process.env, TORCH_MOE_SKIP_ZEROS: '0' } });
+    if (child.status === 0) {
+      const r = JSON.parse(child.stdout.trim().split('\n').at(-1));
+      const s = slot(threads, 'moe-gemm-input');
+      s.ours.push(r.samplesPerSecond);
+      s.oursEval.push(r.evalSeconds);
+      s.eager.push(...slot(threads, 'moe').eager.slice(-1));
+      s.eagerEval.push(...slot(threads, 'moe').eagerEval.slice(-1));
+    }
+    console.error(`${threads} thread(s), round ${round}/${rounds}: ${Object.entries(samples).filter(([k]) => k.startsWith(`${threads}/`)).map(([k, s]) => `${k.split('/')[1]} ${s.ours.at(-1).toFixed(0)} vs ${s.eager.at(-1).toFixed(0)}`).join(', ')}`);
   }
 }
+const rows = Object.entries(samples).map(([key, s]) => {
+  const [threads, model] = key.split('/');
+  const row = {
+    threads: Number(threads), model,
+    torch_moe_samples_per_second: median(s.ours), eager_samples_per_second: median(s.eager),
+    torch_moe_eval_seconds: median(s.oursEval), eager_eval_seconds: median(s.eagerEval),
+    runs: s,
+  };
+  row.train_ratio = row.torch_moe_samples_per_second / row.eager_samples_per_second;
+  row.eval_ratio = row.eager_eval_seconds / row.torch_moe_eval_seconds;
+  return row;
+});
 
 const child = spawnSync(process.execPath, [path.resolve('bench/cpu.mjs'), '--rss-child', '--rss-epochs', values['rss-epochs']], { encoding: 'utf8' });
 const rss = child.status === 0 ? JSON.parse(child.stdout.trim().split('\n').at(-1)).rss : [];
@@ -91,10 +126,10 @@ const moeOwnDense = (t) => {
 };
 const result = {
   date, commit, machine: { cpu, cores: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30) },
-  versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
-  settings: { images: train.count, batch: 64, epochs_per_rep: epochs, reps },
+  versions: { node: process.version, libtorch: buildInfo().libtorchVersion, eager_torch: eagerVersion },
+  settings: { images: train.count, batch: 64, epochs_per_round: epochs, rounds },
   rows,
-  moe_vs_own_dense256: Object.fromEntries([...new Set(rows.map((r) => r.threads))].map((t) => [t, moeOwnDense(t)])),
+  moe_vs_own_dense256: Object.fromEntries(threadCounts.map((t) => [t, moeOwnDense(t)])),
   rss_mib_per_epoch: rss.map(mib),
 };
 mkdirSync(values.out, { recursive: true });
@@ -103,11 +138,13 @@ writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const md = [
   `# CPU benchmark: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`,
   '',
-  `torch-moe (libtorch ${buildInfo().libtorchVersion}) against eager PyTorch on the same libtorch (bench/eager_cpu.py), first ${train.count} MNIST images, batch 64, ${epochs} epochs per repetition after a warm-up epoch, median of ${reps}; evaluation of the 10,000 test images. Command: \`npm run bench:cpu\`.`,
+  `torch-moe (libtorch ${buildInfo().libtorchVersion}) against eager PyTorch ${eagerVersion} on the same libtorch (bench/eager_cpu.py), first ${train.count} MNIST images, batch 64, ${epochs} epochs per measurement after a warm-up epoch; evaluation of the 10,000 test images. Median of ${rounds} rounds, each running eager PyTorch and torch-moe back to back. Command: \`npm run bench:cpu\`.`,
   '',
   '| threads | model | torch-moe samples/s | eager samples/s | ratio | torch-moe eval (ms) | eager eval (ms) | eval ratio |',
   '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.threads} | ${r.model} | ${Math.round(r.torch_moe_samples_per_second).toLocaleString('en')} | ${Math.round(r.eager_samples_per_second).toLocaleString('en')} | ${r.train_ratio.toFixed(2)}× | ${(r.torch_moe_eval_seconds * 1000).toFixed(0)} | ${(r.eager_eval_seconds * 1000).toFixed(0)} | ${r.eval_ratio.toFixed(2)}× |`),
+  '',
+  'moe-gemm-input: the MoE with the zero-skipping input layer off (TORCH_MOE_SKIP_ZEROS=0), against the same eager MoE.',
   '',
   `MoE training speed against torch-moe's own dense model with the same active parameters (dense256): ${Object.entries(result.moe_vs_own_dense256).map(([t, v]) => `${v.toFixed(2)}× at ${t} thread(s)`).join(', ')}.`,
   '',

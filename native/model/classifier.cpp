@@ -8,16 +8,17 @@
 #include <torch/cuda.h>
 
 #include "../ops/cuda_support.h"
+#include "../ops/input_linear.h"
 #include "init.h"
 #include "moe_layer.h"
 
 namespace moe::model {
 namespace {
 
-// Linear(in->H) -> ReLU, shared by both models.
+// Linear(in->H) -> ReLU, shared by both models; skips zero inputs when most are zero (ops/input_linear.h).
 struct InputBlock {
   at::Tensor w, b;
-  at::Tensor operator()(const at::Tensor& x) const { return at::addmm(b, x, w.t()).relu_(); }
+  at::Tensor operator()(const at::Tensor& x) const { return ops::input_linear(x, w, b).relu_(); }
 };
 
 class MoEClassifierModel : public Classifier {

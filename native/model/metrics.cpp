@@ -30,7 +30,7 @@ EvalResult evaluate(Classifier& model, const at::Tensor& inputs, const at::Tenso
   check_dataset(model, inputs, labels);
   TORCH_CHECK_VALUE(labels.defined(), "evaluation needs labels");
   TORCH_CHECK_VALUE(batch_size >= 1, "batch size must be >= 1, got ", batch_size);
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping at all (cheaper than NoGradGuard)
   const int64_t n = inputs.size(0), C = model.config().num_classes;
   const at::Device device = model.device();
   // Accumulated where the model runs and read once at the end (no per-batch sync on a GPU).
@@ -63,7 +63,7 @@ RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at
   const auto& cfg = model.config();
   TORCH_CHECK_VALUE(cfg.kind == ModelKind::kMoE, "routing statistics need an MoE model");
   TORCH_CHECK_VALUE(labels.defined(), "routing statistics need labels (per-class routing)");
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping at all (cheaper than NoGradGuard)
   const int64_t n = inputs.size(0), C = cfg.num_classes, E = cfg.num_experts, k = cfg.top_k;
   const at::Device device = model.device();
   at::Tensor counts = at::zeros({C * E}, at::TensorOptions(at::kLong).device(device));
@@ -115,7 +115,7 @@ RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at
 at::Tensor predict(Classifier& model, const at::Tensor& inputs, int64_t batch_size) {
   check_dataset(model, inputs, at::Tensor());
   TORCH_CHECK_VALUE(batch_size >= 1, "batch size must be >= 1, got ", batch_size);
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping at all (cheaper than NoGradGuard)
   const int64_t n = inputs.size(0);
   at::Tensor probs = at::empty({n, model.config().num_classes}, at::kFloat);
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {

@@ -1,0 +1,105 @@
+#include "input_linear.h"
+
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "../kernels/sparse_rows.h"
+#include "checks.h"
+
+namespace moe::ops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct Csr {
+  at::Tensor row_start, col, val;  // int64 [R+1], int32 [nnz], float [nnz]
+};
+
+Csr csr_of(const at::Tensor& x, int64_t nnz) {
+  const int64_t M = x.size(0), K = x.size(1);
+  Csr c{at::empty({M + 1}, at::kLong), at::empty({nnz + 1}, at::kInt), at::empty({nnz + 1}, at::kFloat)};
+  kernels::csr_from_dense(x.data_ptr<float>(), M, K, c.row_start.data_ptr<int64_t>(), c.col.data_ptr<int32_t>(),
+                          c.val.data_ptr<float>());
+  c.col = c.col.narrow(0, 0, nnz);  // drop the slack slot
+  c.val = c.val.narrow(0, 0, nnz);
+  return c;
+}
+
+// out [R,N] = csr · dense (+ bias), rows split across threads.
+void csr_product(const Csr& c, const at::Tensor& dense, const float* bias, at::Tensor& out) {
+  const int64_t R = out.size(0), N = out.size(1);
+  const int64_t nnz = std::max<int64_t>(c.val.numel(), 1);
+  const int64_t grain = std::max<int64_t>(1, R * 4096 / (nnz * std::max<int64_t>(N / 64, 1)));  // ~4k entries
+  at::parallel_for(0, R, grain, [&](int64_t r0, int64_t r1) {
+    kernels::csr_times_dense(c.row_start.data_ptr<int64_t>(), c.col.data_ptr<int32_t>(), c.val.data_ptr<float>(),
+                             r0, r1, dense.data_ptr<float>(), bias, N, out.data_ptr<float>());
+  });
+}
+
+struct SparseInputLinear : public torch::autograd::Function<SparseInputLinear> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                            int64_t nnz) {
+    const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+    const Csr c = csr_of(x, nnz);
+    const at::Tensor w_t = w.t().contiguous();  // [K,N]: each input's weights contiguous
+    const at::Tensor bias = b.contiguous();
+    at::Tensor y = at::empty({M, N}, x.options());
+    csr_product(c, w_t, bias.data_ptr<float>(), y);
+    ctx->save_for_backward({c.row_start, c.col, c.val});
+    ctx->saved_data["K"] = K;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const int64_t K = ctx->saved_data["K"].toInt();
+    const at::Tensor dy = grads[0].contiguous();  // [M,N]
+    const int64_t M = dy.size(0), N = dy.size(1), nnz = saved[2].numel();
+    // (dW)ᵀ = xᵀ·dy: the CSR of xᵀ times dy, one row per input feature (rows of absent features are zero).
+    Csr t{at::empty({K + 1}, at::kLong), at::empty({nnz}, at::kInt), at::empty({nnz}, at::kFloat)};
+    kernels::csr_transpose(saved[0].data_ptr<int64_t>(), saved[1].data_ptr<int32_t>(), saved[2].data_ptr<float>(), M,
+                           K, t.row_start.data_ptr<int64_t>(), t.col.data_ptr<int32_t>(), t.val.data_ptr<float>());
+    at::Tensor grad_w_t = at::empty({K, N}, dy.options());
+    csr_product(t, dy, nullptr, grad_w_t);
+    return {at::Tensor(), grad_w_t.t(), dy.sum(0), at::Tensor()};
+  }
+};
+
+// TORCH_MOE_SKIP_ZEROS=0 turns the zero-skipping path off (the benchmark measures what it gains).
+bool skipping_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("TORCH_MOE_SKIP_ZEROS");
+    return !(v && std::string(v) == "0");
+  }();
+  return enabled;
+}
+
+int64_t nonzeros_if_sparse(const at::Tensor& x) {
+  if (!skipping_enabled() || !x.device().is_cpu() || x.scalar_type() != at::kFloat || x.requires_grad() || !x.is_contiguous() ||
+      x.dim() != 2 || x.numel() == 0) {
+    return -1;
+  }
+  const int64_t nnz = kernels::count_nonzeros(x.data_ptr<float>(), x.numel());
+  return static_cast<double>(nnz) <= kSparseMaxDensity * static_cast<double>(x.numel()) ? nnz : -1;
+}
+
+}  // namespace
+
+bool input_linear_skips_zeros(const at::Tensor& x) { return nonzeros_if_sparse(x) >= 0; }
+
+at::Tensor input_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  check_float(x, "x");
+  check_dim(x, 2, "x");
+  check_dim(w, 2, "w");
+  MOE_CHECK_VALUE(x.size(1) == w.size(1) && b.dim() == 1 && b.size(0) == w.size(0), "input_linear needs x [M,",
+                  w.size(1), "], w [N,K], b [N]; got x ", x.sizes(), ", w ", w.sizes(), ", b ", b.sizes());
+  const int64_t nnz = nonzeros_if_sparse(x);
+  if (nnz < 0 || w.scalar_type() != at::kFloat) return at::addmm(b, x, w.t());
+  return SparseInputLinear::apply(x, w, b, nnz);
+}
+
+}  // namespace moe::ops

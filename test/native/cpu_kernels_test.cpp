@@ -1,0 +1,133 @@
+// The CPU fast paths against their references: the SIMD Adam against the reference step, the threaded
+// float combine/permute against the double reference kernels, the finite scan against ATen's isfinite,
+// and the zero-skipping input layer against PyTorch's own addmm (forward and gradients).
+#include "../../native/kernels/adam.h"
+#include "../../native/kernels/combine.h"
+#include "../../native/kernels/finite.h"
+#include "../../native/kernels/permute.h"
+#include "../../native/ops/dispatch.h"
+#include "../../native/ops/fused_adam.h"
+#include "../../native/ops/input_linear.h"
+#include "testing.h"
+
+using namespace moe;
+using moe::testing::expect_close;
+using moe::testing::random_choices;
+
+namespace {
+
+// Runs fn at 2 intra-op threads (so the threaded paths split their work), then restores the count.
+template <typename Fn>
+void at_two_threads(Fn&& fn) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  fn();
+  at::set_num_threads(before);
+}
+
+}  // namespace
+
+MOE_TEST(simd_adam_matches_reference_step_and_per_parameter_gradients_match_flat) {
+  torch::manual_seed(41);
+  const int64_t n = 100003;  // not a multiple of any vector width or thread chunk
+  const auto p0 = torch::randn({n}), g = torch::randn({n}), m0 = torch::randn({n}) * 0.1,
+             v0 = torch::rand({n}) * 0.01;
+  auto p_ref = p0.clone(), m_ref = m0.clone(), v_ref = v0.clone();
+  for (int64_t step = 1; step <= 3; ++step) {
+    kernels::adam_step_ref(p_ref.data_ptr<float>(), g.data_ptr<float>(), m_ref.data_ptr<float>(),
+                           v_ref.data_ptr<float>(), n, 1e-3, step, kernels::AdamHyper{});
+  }
+  at_two_threads([&] {
+    auto p = p0.clone(), m = m0.clone(), v = v0.clone();
+    const auto lr = torch::full({1}, 1e-3f), st = torch::zeros({1}, torch::kLong);
+    // Flat gradient for two steps, then the same gradient as three per-parameter pieces.
+    for (int i = 0; i < 2; ++i) ops::fused_adam_step(p, g, m, v, lr, st, kernels::AdamHyper{});
+    ops::fused_adam_step(p, {g.narrow(0, 0, 7), g.narrow(0, 7, 50000), g.narrow(0, 50007, n - 50007)}, m, v, lr, st,
+                         kernels::AdamHyper{});
+    expect_close(p, p_ref, 1e-7, 1e-6, "parameters after 3 steps");
+    expect_close(m, m_ref, 1e-7, 1e-6, "first moment");
+    expect_close(v, v_ref, 1e-9, 1e-6, "second moment");
+  });
+  bool threw = false;
+  try {
+    auto p = p0.clone(), m = m0.clone(), v = v0.clone();
+    const std::vector<torch::Tensor> too_short = {g.narrow(0, 0, 10)};
+    ops::fused_adam_step(p, too_short, m, v, torch::full({1}, 1e-3f), torch::zeros({1}, torch::kLong),
+                         kernels::AdamHyper{});
+  } catch (const c10::ValueError&) {
+    threw = true;
+  }
+  EXPECT_TRUE(threw, "gradients shorter than the parameters must raise ValueError");
+}
+
+MOE_TEST(threaded_float_combine_and_permute_match_double_reference) {
+  torch::manual_seed(42);
+  const int64_t T = 600, E = 8, k = 2, H = 64;  // several token chunks per thread
+  const auto idx = random_choices(T, E, k);
+  const auto plan = ops::make_dispatch_plan(idx, E);
+  const auto x = torch::randn({T, H}).requires_grad_();
+  const auto rows_in = torch::randn({T * k, H}).requires_grad_();
+  const auto w = torch::rand({T, k}).requires_grad_();
+  const auto gy = torch::randn({T, H}), grows = torch::randn({T * k, H});
+  at_two_threads([&] {
+    ops::permute_tokens(x, plan).backward(grows);
+    const auto y = ops::combine_tokens(rows_in, w, plan);
+    y.backward(gy);
+    const auto a2r = plan.assignment_to_row;
+    auto d = [](const torch::Tensor& t) { return t.detach().to(torch::kDouble).contiguous(); };
+    auto y_ref = torch::empty({T, H}, torch::kDouble), gx_ref = torch::empty({T, H}, torch::kDouble);
+    auto grows_ref = torch::empty({T * k, H}, torch::kDouble), gw_ref = torch::empty({T, k}, torch::kDouble);
+    kernels::combine_forward_ref<double>(d(rows_in).data_ptr<double>(), d(w).data_ptr<double>(),
+                                         a2r.data_ptr<int64_t>(), T, k, H, y_ref.data_ptr<double>());
+    kernels::combine_backward_ref<double>(d(rows_in).data_ptr<double>(), d(w).data_ptr<double>(),
+                                          a2r.data_ptr<int64_t>(), d(gy).data_ptr<double>(), T, k, H,
+                                          grows_ref.data_ptr<double>(), gw_ref.data_ptr<double>());
+    kernels::permute_backward_ref<double>(d(grows).data_ptr<double>(), a2r.data_ptr<int64_t>(), T, k, H,
+                                          gx_ref.data_ptr<double>());
+    expect_close(y, y_ref, 1e-5, 1e-5, "combine forward");
+    expect_close(rows_in.grad(), grows_ref, 1e-6, 1e-6, "combine backward rows");
+    expect_close(w.grad(), gw_ref, 1e-4, 1e-5, "combine backward weights");
+    expect_close(x.grad(), gx_ref, 1e-6, 1e-6, "permute backward");
+  });
+}
+
+MOE_TEST(finite_scan_finds_the_first_nan_or_infinity) {
+  torch::manual_seed(43);
+  auto x = torch::randn({20000});
+  EXPECT_TRUE(kernels::first_non_finite(x.data_ptr<float>(), x.numel()) == -1, "all finite");
+  const float specials[] = {std::nanf(""), INFINITY, -INFINITY};
+  for (float s : specials) {
+    for (int64_t at : {int64_t{0}, int64_t{4095}, int64_t{4096}, int64_t{19999}}) {
+      auto y = x.clone();
+      y[at] = s;
+      y[19999] = at == 19999 ? s : 1.0f;  // a later special value must not be reported first
+      if (at != 19999) y[at + 1] = s;
+      const int64_t ref = at::logical_not(at::isfinite(y)).nonzero().min().item<int64_t>();
+      const int64_t got = kernels::first_non_finite(y.data_ptr<float>(), y.numel());
+      EXPECT_TRUE(got == ref && got == at, "first non-finite at ", got, ", isfinite says ", ref);
+    }
+  }
+}
+
+MOE_TEST(zero_skipping_input_layer_matches_addmm_forward_and_gradients) {
+  torch::manual_seed(44);
+  const int64_t M = 70, K = 150, N = 200;  // N: three 64-column blocks and a tail
+  auto x = torch::rand({M, K}) * (torch::rand({M, K}) < 0.15).to(torch::kFloat);
+  x[3].zero_();  // an all-zero row
+  EXPECT_TRUE(ops::input_linear_skips_zeros(x), "a 15%-dense batch takes the zero-skipping path");
+  EXPECT_TRUE(!ops::input_linear_skips_zeros(torch::rand({M, K}) + 0.1), "a dense batch takes the GEMM");
+  EXPECT_TRUE(!ops::input_linear_skips_zeros(x.clone().requires_grad_()), "x needing a gradient takes the GEMM");
+  const auto w0 = torch::randn({N, K}) * 0.1, b0 = torch::randn({N});
+  const auto gy = torch::randn({M, N});
+  at_two_threads([&] {
+    auto w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    auto w_ref = w0.clone().requires_grad_(), b_ref = b0.clone().requires_grad_();
+    const auto y = ops::input_linear(x, w, b);
+    const auto y_ref = torch::addmm(b_ref, x, w_ref.t());
+    expect_close(y, y_ref, 1e-5, 1e-5, "forward");
+    y.backward(gy);
+    y_ref.backward(gy);
+    expect_close(w.grad(), w_ref.grad(), 1e-5, 1e-5, "weight gradient");
+    expect_close(b.grad(), b_ref.grad(), 1e-5, 1e-5, "bias gradient");
+  });
+}
