@@ -16,9 +16,12 @@ namespace moe::model {
 namespace {
 
 // Linear(in->H) -> ReLU, shared by both models; skips zero inputs when most are zero (ops/input_linear.h).
+// The weight is stored transposed, [in, H], the layout both the zero-skipping product and its weight
+// gradient use, so no step transposes it; named_state() shows it as PyTorch's [H, in].
 struct InputBlock {
-  at::Tensor w, b;
-  at::Tensor operator()(const at::Tensor& x) const { return ops::input_linear(x, w, b).relu_(); }
+  at::Tensor w_t, b;
+  at::Tensor operator()(const at::Tensor& x) const { return ops::input_linear(x, w_t, b).relu_(); }
+  at::Tensor weight() const { return w_t.t(); }
 };
 
 class MoEClassifierModel : public Classifier {
@@ -26,7 +29,7 @@ class MoEClassifierModel : public Classifier {
   explicit MoEClassifierModel(const ModelConfig& c) : Classifier(c) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     const int64_t In = c.input_size, H = c.hidden_size, C = c.num_classes;
-    input_.w = register_parameter("input_w", linear_uniform({H, In}, In, gen));
+    input_.w_t = register_parameter("input_w_t", linear_uniform({H, In}, In, gen).t().contiguous());
     input_.b = register_parameter("input_b", linear_uniform({H}, In, gen));
     moe_ = register_module("moe", std::make_shared<MoELayer>(H, c.expert_hidden_size, c.num_experts, c.top_k,
                                                             c.force_balanced_routing, gen));
@@ -47,7 +50,7 @@ class MoEClassifierModel : public Classifier {
   }
 
   NamedTensors named_state() override {
-    NamedTensors s = {{"input.weight", input_.w}, {"input.bias", input_.b},
+    NamedTensors s = {{"input.weight", input_.weight()}, {"input.bias", input_.b},
                       {"moe.gate.weight", moe_->gate_w}, {"moe.gate.bias", moe_->gate_b}};
     for (int64_t e = 0; e < moe_->num_experts(); ++e) {
       const std::string p = "moe.experts." + std::to_string(e) + ".";
@@ -72,7 +75,7 @@ class DenseClassifierModel : public Classifier {
   explicit DenseClassifierModel(const ModelConfig& c) : Classifier(c) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     const int64_t In = c.input_size, H = c.hidden_size, F = c.expert_hidden_size, C = c.num_classes;
-    input_.w = register_parameter("input_w", linear_uniform({H, In}, In, gen));
+    input_.w_t = register_parameter("input_w_t", linear_uniform({H, In}, In, gen).t().contiguous());
     input_.b = register_parameter("input_b", linear_uniform({H}, In, gen));
     fc1_w_ = register_parameter("fc1_w", linear_uniform({F, H}, H, gen));
     fc1_b_ = register_parameter("fc1_b", linear_uniform({F}, H, gen));
@@ -96,7 +99,7 @@ class DenseClassifierModel : public Classifier {
   }
 
   NamedTensors named_state() override {
-    return {{"input.weight", input_.w}, {"input.bias", input_.b}, {"ffn.fc1.weight", fc1_w_},
+    return {{"input.weight", input_.weight()}, {"input.bias", input_.b}, {"ffn.fc1.weight", fc1_w_},
             {"ffn.fc1.bias", fc1_b_},   {"ffn.fc2.weight", fc2_w_}, {"ffn.fc2.bias", fc2_b_},
             {"output.weight", out_w_},  {"output.bias", out_b_}};
   }

@@ -41,14 +41,13 @@ void csr_product(const Csr& c, const at::Tensor& dense, const float* bias, at::T
 }
 
 struct SparseInputLinear : public torch::autograd::Function<SparseInputLinear> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w_t, const at::Tensor& b,
                             int64_t nnz) {
-    const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+    const int64_t M = x.size(0), K = x.size(1), N = w_t.size(1);
     const Csr c = csr_of(x, nnz);
-    const at::Tensor w_t = w.t().contiguous();  // [K,N]: each input's weights contiguous
     const at::Tensor bias = b.contiguous();
     at::Tensor y = at::empty({M, N}, x.options());
-    csr_product(c, w_t, bias.data_ptr<float>(), y);
+    csr_product(c, w_t, bias.data_ptr<float>(), y);  // w_t [K,N]: each input's weights contiguous
     ctx->save_for_backward({c.row_start, c.col, c.val});
     ctx->saved_data["K"] = K;
     return y;
@@ -65,7 +64,7 @@ struct SparseInputLinear : public torch::autograd::Function<SparseInputLinear> {
                            K, t.row_start.data_ptr<int64_t>(), t.col.data_ptr<int32_t>(), t.val.data_ptr<float>());
     at::Tensor grad_w_t = at::empty({K, N}, dy.options());
     csr_product(t, dy, nullptr, grad_w_t);
-    return {at::Tensor(), grad_w_t.t(), dy.sum(0), at::Tensor()};
+    return {at::Tensor(), grad_w_t, dy.sum(0), at::Tensor()};
   }
 };
 
@@ -91,15 +90,15 @@ int64_t nonzeros_if_sparse(const at::Tensor& x) {
 
 bool input_linear_skips_zeros(const at::Tensor& x) { return nonzeros_if_sparse(x) >= 0; }
 
-at::Tensor input_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+at::Tensor input_linear(const at::Tensor& x, const at::Tensor& w_t, const at::Tensor& b) {
   check_float(x, "x");
   check_dim(x, 2, "x");
-  check_dim(w, 2, "w");
-  MOE_CHECK_VALUE(x.size(1) == w.size(1) && b.dim() == 1 && b.size(0) == w.size(0), "input_linear needs x [M,",
-                  w.size(1), "], w [N,K], b [N]; got x ", x.sizes(), ", w ", w.sizes(), ", b ", b.sizes());
+  check_dim(w_t, 2, "w_t");
+  MOE_CHECK_VALUE(x.size(1) == w_t.size(0) && b.dim() == 1 && b.size(0) == w_t.size(1), "input_linear needs x [M,",
+                  w_t.size(0), "], w_t [K,N], b [N]; got x ", x.sizes(), ", w_t ", w_t.sizes(), ", b ", b.sizes());
   const int64_t nnz = nonzeros_if_sparse(x);
-  if (nnz < 0 || w.scalar_type() != at::kFloat) return at::addmm(b, x, w.t());
-  return SparseInputLinear::apply(x, w, b, nnz);
+  if (nnz < 0 || w_t.scalar_type() != at::kFloat || !w_t.is_contiguous()) return at::addmm(b, x, w_t);
+  return SparseInputLinear::apply(x, w_t, b, nnz);
 }
 
 }  // namespace moe::ops

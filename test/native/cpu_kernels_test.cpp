@@ -120,14 +120,15 @@ MOE_TEST(zero_skipping_input_layer_matches_addmm_forward_and_gradients) {
   const auto w0 = torch::randn({N, K}) * 0.1, b0 = torch::randn({N});
   const auto gy = torch::randn({M, N});
   at_two_threads([&] {
-    auto w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    auto w_t = w0.t().contiguous().requires_grad_(), b = b0.clone().requires_grad_();
     auto w_ref = w0.clone().requires_grad_(), b_ref = b0.clone().requires_grad_();
-    const auto y = ops::input_linear(x, w, b);
+    const auto y = ops::input_linear(x, w_t, b);
     const auto y_ref = torch::addmm(b_ref, x, w_ref.t());
     expect_close(y, y_ref, 1e-5, 1e-5, "forward");
     y.backward(gy);
     y_ref.backward(gy);
-    expect_close(w.grad(), w_ref.grad(), 1e-5, 1e-5, "weight gradient");
+    EXPECT_TRUE(w_t.grad().is_contiguous() && w_t.grad().sizes() == w_t.sizes(), "gradient in w_t's layout");
+    expect_close(w_t.grad().t(), w_ref.grad(), 1e-5, 1e-5, "weight gradient");
     expect_close(b.grad(), b_ref.grad(), 1e-5, 1e-5, "bias gradient");
   });
 }

@@ -211,7 +211,7 @@ MOE_TEST(classifier_gradients_match_a_dense_masked_reference) {
   std::map<std::string, torch::Tensor> grads;
   for (const auto& item : model->named_parameters()) grads[item.key()] = item.value().grad();
   auto ours = [&](const std::string& name) -> torch::Tensor {
-    if (name == "input.weight") return grads["input_w"];
+    if (name == "input.weight") return grads["input_w_t"].t();  // stored transposed
     if (name == "input.bias") return grads["input_b"];
     if (name == "output.weight") return grads["output_w"];
     if (name == "output.bias") return grads["output_b"];
@@ -245,7 +245,7 @@ MOE_TEST(forced_balanced_routing_sends_tokens_round_robin) {
   c.force_balanced_routing = false;
   auto free = model::make_classifier(c);
   const auto params = free->named_parameters();
-  const auto h = torch::relu(torch::addmm(params["input_b"], x, params["input_w"].t()));
+  const auto h = torch::relu(torch::addmm(params["input_b"], x, params["input_w_t"]));
   auto y = torch::zeros({20, 16});
   for (int64_t t = 0; t < 20; ++t) {
     for (int64_t j = 0; j < 2; ++j) {
