@@ -16,12 +16,24 @@ namespace moe::model {
 namespace {
 
 // Linear(in->H) -> ReLU, shared by both models; skips zero inputs when most are zero (ops/input_linear.h).
-// The weight is stored transposed, [in, H], the layout both the zero-skipping product and its weight
-// gradient use, so no step transposes it; named_state() shows it as PyTorch's [H, in].
+// On the CPU the weight is stored transposed, [in, H]: the layout both the zero-skipping product and its
+// weight gradient use, so no step transposes it. On CUDA (no zero-skipping there) it keeps PyTorch's
+// [H, in]. named_state() always shows [H, in].
 struct InputBlock {
-  at::Tensor w_t, b;
-  at::Tensor operator()(const at::Tensor& x) const { return ops::input_linear(x, w_t, b).relu_(); }
-  at::Tensor weight() const { return w_t.t(); }
+  at::Tensor w, b;
+  bool transposed = false;
+
+  void init(torch::nn::Module& m, int64_t In, int64_t H, at::Generator& gen, bool cpu) {
+    transposed = cpu;
+    const at::Tensor weight = linear_uniform({H, In}, In, gen);  // drawn in PyTorch's order either way
+    w = transposed ? m.register_parameter("input_w_t", weight.t().contiguous())
+                   : m.register_parameter("input_w", weight);
+    b = m.register_parameter("input_b", linear_uniform({H}, In, gen));
+  }
+  at::Tensor operator()(const at::Tensor& x) const {
+    return ops::input_linear(x, transposed ? w : w.t(), b).relu_();
+  }
+  at::Tensor weight() const { return transposed ? w.t() : w; }
 };
 
 class MoEClassifierModel : public Classifier {
@@ -29,8 +41,7 @@ class MoEClassifierModel : public Classifier {
   explicit MoEClassifierModel(const ModelConfig& c) : Classifier(c) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     const int64_t In = c.input_size, H = c.hidden_size, C = c.num_classes;
-    input_.w_t = register_parameter("input_w_t", linear_uniform({H, In}, In, gen).t().contiguous());
-    input_.b = register_parameter("input_b", linear_uniform({H}, In, gen));
+    input_.init(*this, In, H, gen, c.device != "cuda");
     moe_ = register_module("moe", std::make_shared<MoELayer>(H, c.expert_hidden_size, c.num_experts, c.top_k,
                                                             c.force_balanced_routing, gen));
     out_w_ = register_parameter("output_w", linear_uniform({C, H}, H, gen));
@@ -75,8 +86,7 @@ class DenseClassifierModel : public Classifier {
   explicit DenseClassifierModel(const ModelConfig& c) : Classifier(c) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     const int64_t In = c.input_size, H = c.hidden_size, F = c.expert_hidden_size, C = c.num_classes;
-    input_.w_t = register_parameter("input_w_t", linear_uniform({H, In}, In, gen).t().contiguous());
-    input_.b = register_parameter("input_b", linear_uniform({H}, In, gen));
+    input_.init(*this, In, H, gen, c.device != "cuda");
     fc1_w_ = register_parameter("fc1_w", linear_uniform({F, H}, H, gen));
     fc1_b_ = register_parameter("fc1_b", linear_uniform({F}, H, gen));
     fc2_w_ = register_parameter("fc2_w", linear_uniform({H, F}, F, gen));
