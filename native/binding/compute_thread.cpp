@@ -45,10 +45,15 @@ bool ComputeThread::pop(std::deque<std::function<void()>>& queue, std::function<
 }
 
 void ComputeThread::run_short_jobs() {
+  const int long_job_threads = applied_threads_;  // a new setNumThreads applies from the next job on
   std::function<void()> job;
   while (pop(short_jobs_, job)) {
     apply_thread_count();
     job();  // jobs catch their own errors
+  }
+  if (applied_threads_ != long_job_threads) {
+    at::set_num_threads(long_job_threads);
+    applied_threads_ = long_job_threads;
   }
 }
 

@@ -1,5 +1,6 @@
 #include "workers.h"
 
+#include <mutex>
 #include <optional>
 
 #include "../model/metrics.h"
@@ -11,36 +12,66 @@ namespace moe::binding {
 namespace {
 
 // What every job has: its promise, the session it works on, and the error its run may have thrown.
+// Ownership is shared by the queued task and the thread-safe function's finaliser. The finaliser normally
+// runs after the task released the function, but Node also runs it when the environment is torn down
+// (a worker thread terminated mid-job); from then on the function is gone, so every use of it from the
+// compute thread goes through with_function(), which skips it once the finaliser has run.
 struct Job {
   Job(Napi::Env env, std::shared_ptr<Session> s)
       : deferred(Napi::Promise::Deferred::New(env)), session(std::move(s)) {}
   virtual ~Job() = default;
+  virtual void on_queued() = 0;            // JS thread, once the job is sure to run: mark the session busy
   virtual void run() = 0;                  // compute thread
-  virtual void settle(Napi::Env env) = 0;  // JS thread, after run
+  virtual void settle(Napi::Env env) = 0;  // JS thread, from the finaliser; also drops JS references
+
+  template <typename Fn>
+  void with_function(Fn&& fn) {
+    std::lock_guard<std::mutex> lock(function_mutex);
+    if (!finalized) fn(tsfn);
+  }
+
   Napi::Promise::Deferred deferred;
   std::shared_ptr<Session> session;
   Napi::ThreadSafeFunction tsfn;
   std::optional<NativeError> error;
+  std::mutex function_mutex;
+  bool finalized = false;  // guarded by function_mutex
 };
 
 // Queues job->run() on the compute thread; when it returns, the thread-safe function is released and its
-// finaliser settles the job on the JS thread and frees it.
-Napi::Promise launch(Napi::Env env, Job* job, Napi::Function callback, const char* name,
+// finaliser settles the job on the JS thread.
+Napi::Promise launch(Napi::Env env, std::shared_ptr<Job> job, Napi::Function callback, const char* name,
                      ComputeThread::JobKind kind) {
   Napi::Promise promise = job->deferred.Promise();
   if (callback.IsEmpty()) callback = Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
-  job->tsfn = Napi::ThreadSafeFunction::New(env, callback, name, 0, 1, job, [](Napi::Env env, Job* j) {
-    std::unique_ptr<Job> owned(j);
-    owned->settle(env);
-  });
-  Napi::ThreadSafeFunction tsfn = job->tsfn;
-  ComputeThread::instance().post(kind, [job, tsfn]() mutable {
+  auto* owner = new std::shared_ptr<Job>(job);  // the finaliser's share
+  try {
+    job->tsfn = Napi::ThreadSafeFunction::New(env, callback, name, 0, 1, owner,
+                                              [](Napi::Env env, std::shared_ptr<Job>* share) {
+                                                std::unique_ptr<std::shared_ptr<Job>> owned(share);
+                                                Job& j = **owned;
+                                                {
+                                                  std::lock_guard<std::mutex> lock(j.function_mutex);
+                                                  j.finalized = true;
+                                                }
+                                                j.session->stop.store(true);  // only matters at teardown
+                                                try {
+                                                  j.settle(env);
+                                                } catch (...) {  // a dying environment may refuse
+                                                }
+                                              });
+  } catch (...) {
+    delete owner;
+    throw;
+  }
+  job->on_queued();
+  ComputeThread::instance().post(kind, [job] {
     try {
       job->run();
     } catch (...) {
       job->error = capture_current_exception();
     }
-    tsfn.Release();
+    job->with_function([](Napi::ThreadSafeFunction& f) { f.Release(); });
   });
   return promise;
 }
@@ -50,9 +81,9 @@ class InferenceJob : public Job {
   InferenceJob(Napi::Env env, std::shared_ptr<Session> s, InferenceKind kind, at::Tensor inputs, at::Tensor labels,
                int64_t batch_size)
       : Job(env, std::move(s)), kind_(kind), inputs_(std::move(inputs)), labels_(std::move(labels)),
-        batch_size_(batch_size) {
-    session->readers += 1;
-  }
+        batch_size_(batch_size) {}
+
+  void on_queued() override { session->readers += 1; }
 
   void run() override {
     auto& m = *session->model;
@@ -101,17 +132,26 @@ class TrainJob : public Job {
       : Job(env, std::move(s)), owner_(Napi::Persistent(owner)), inputs_(std::move(inputs)),
         labels_(std::move(labels)), config_(config) {}
 
+  void on_queued() override {
+    session->training = true;
+    session->stop.store(false);
+  }
+
   void run() override {
     auto report = [this](const model::EpochMetrics& m) {
-      auto* copy = new model::EpochMetrics(m);
-      tsfn.BlockingCall(copy, [this](Napi::Env env, Napi::Function cb, model::EpochMetrics* data) {
-        std::unique_ptr<model::EpochMetrics> owned(data);
-        try {
-          cb.Call({to_js(env, *owned)});
-        } catch (const Napi::Error& e) {
-          if (!callback_error_) callback_error_ = e;  // an exception thrown by onEpochEnd stops training
-          session->stop.store(true);
-        }
+      auto copy = std::make_unique<model::EpochMetrics>(m);
+      with_function([&](Napi::ThreadSafeFunction& f) {
+        const napi_status status =
+            f.BlockingCall(copy.get(), [this](Napi::Env env, Napi::Function cb, model::EpochMetrics* data) {
+              std::unique_ptr<model::EpochMetrics> owned(data);
+              try {
+                cb.Call({to_js(env, *owned)});
+              } catch (const Napi::Error& e) {
+                if (!callback_error_) callback_error_ = e;  // an exception thrown by onEpochEnd stops training
+                session->stop.store(true);
+              }
+            });
+        if (status == napi_ok) copy.release();  // the JS-thread callback owns it now
       });
     };
     result_ = model::train(*session->model, session->trainer, inputs_, labels_, config_, report, session->stop,
@@ -120,8 +160,11 @@ class TrainJob : public Job {
 
   void settle(Napi::Env env) override {
     session->training = false;
-    if (callback_error_) {
-      deferred.Reject(callback_error_->Value());
+    owner_.Reset();  // JS references are freed here, on the JS thread, not where the job dies
+    std::optional<Napi::Error> callback_error = std::move(callback_error_);
+    callback_error_.reset();
+    if (callback_error) {
+      deferred.Reject(callback_error->Value());
     } else if (error) {
       deferred.Reject(to_js_error(env, *error).Value());
     } else {
@@ -148,17 +191,16 @@ class TrainJob : public Job {
 
 Napi::Promise start_inference(Napi::Env env, std::shared_ptr<Session> session, InferenceKind kind,
                               at::Tensor inputs, at::Tensor labels, int64_t batch_size) {
-  auto* job = new InferenceJob(env, std::move(session), kind, std::move(inputs), std::move(labels), batch_size);
+  auto job = std::make_shared<InferenceJob>(env, std::move(session), kind, std::move(inputs), std::move(labels),
+                                            batch_size);
   return launch(env, job, Napi::Function(), "torch-moe:inference", ComputeThread::JobKind::kShort);
 }
 
 Napi::Promise start_training(Napi::Env env, std::shared_ptr<Session> session, Napi::Object owner,
                              at::Tensor inputs, at::Tensor labels, model::TrainConfig config,
                              Napi::Function on_epoch) {
-  session->training = true;
-  session->stop.store(false);
   config.shuffle_seed = session->model->config().seed * 1000003ULL + session->trainer.train_calls;
-  auto* job = new TrainJob(env, std::move(session), owner, std::move(inputs), std::move(labels), config);
+  auto job = std::make_shared<TrainJob>(env, std::move(session), owner, std::move(inputs), std::move(labels), config);
   return launch(env, job, on_epoch, "torch-moe:train", ComputeThread::JobKind::kLong);
 }
 

@@ -181,6 +181,11 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     result.epochs.push_back(m);
     if (on_epoch) on_epoch(m);
   }
+  if (!cuda) {  // keep nothing of this call but the weights and Adam's state (the CPU data is the caller's)
+    s.data_x = at::Tensor();
+    s.data_y = at::Tensor();
+    for (auto& p : s.params) p.mutable_grad().reset();
+  }
   model.eval();
   return result;
 }

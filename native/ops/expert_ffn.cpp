@@ -5,6 +5,7 @@
 #include "expert_ffn.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 #include <torch/autograd.h>
 
 #include "checks.h"
@@ -25,8 +26,10 @@ void for_each_expert(const int64_t* off, int64_t E, Fn&& fn) {
     for (int64_t e = 0; e < E; ++e) fn(e);
     return;
   }
+  // Grad and inference mode are thread-local and at::parallel_for does not carry them to its threads.
+  const at::ThreadLocalState caller_state;
   at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
-    at::NoGradGuard no_grad;  // grad mode is thread-local: pool threads must not record these ops either
+    at::ThreadLocalStateGuard same_state(caller_state);
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t lo = A * task / tasks, hi = A * (task + 1) / tasks;
       for (int64_t e = 0; e < E; ++e) {

@@ -5,6 +5,7 @@
 #include "../../native/kernels/combine.h"
 #include "../../native/kernels/finite.h"
 #include "../../native/kernels/permute.h"
+#include "../../native/model/classifier.h"
 #include "../../native/ops/dispatch.h"
 #include "../../native/ops/fused_adam.h"
 #include "../../native/ops/input_linear.h"
@@ -16,13 +17,21 @@ using moe::testing::random_choices;
 
 namespace {
 
-// Runs fn at 2 intra-op threads (so the threaded paths split their work), then restores the count.
+// Sets the intra-op thread count for a scope and restores it, also when the scope throws.
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int n) : before_(at::get_num_threads()) { at::set_num_threads(n); }
+  ~ScopedThreads() { at::set_num_threads(before_); }
+
+ private:
+  int before_;
+};
+
+// Runs fn at 2 intra-op threads, so that the threaded paths split their work.
 template <typename Fn>
 void at_two_threads(Fn&& fn) {
-  const int before = at::get_num_threads();
-  at::set_num_threads(2);
+  ScopedThreads two(2);
   fn();
-  at::set_num_threads(before);
 }
 
 }  // namespace
@@ -130,5 +139,32 @@ MOE_TEST(zero_skipping_input_layer_matches_addmm_forward_and_gradients) {
     EXPECT_TRUE(w_t.grad().is_contiguous() && w_t.grad().sizes() == w_t.sizes(), "gradient in w_t's layout");
     expect_close(w_t.grad().t(), w_ref.grad(), 1e-5, 1e-5, "weight gradient");
     expect_close(b.grad(), b_ref.grad(), 1e-5, 1e-5, "bias gradient");
+  });
+}
+
+MOE_TEST(threaded_expert_split_keeps_inference_mode_and_matches_one_thread) {
+  // The experts are split across threads by rows; the pool threads must run in the caller's mode
+  // (InferenceMode here, as evaluate uses), and the result must not depend on the split.
+  model::ModelConfig c;
+  c.input_size = 30;
+  c.hidden_size = 24;
+  c.expert_hidden_size = 12;
+  c.num_experts = 8;
+  c.top_k = 2;
+  c.num_classes = 5;
+  c.seed = 3;
+  const auto m = model::make_classifier(c);
+  torch::manual_seed(45);
+  const auto x = torch::randn({300, 30});  // 600 routed rows: several per thread
+  torch::Tensor one_thread;
+  {
+    ScopedThreads one(1);
+    c10::InferenceMode inference;
+    one_thread = m->forward(x).logits.clone();
+  }
+  at_two_threads([&] {
+    c10::InferenceMode inference;
+    const auto two_threads = m->forward(x).logits;
+    expect_close(two_threads, one_thread, 1e-6, 1e-5, "logits at 2 threads");
   });
 }
