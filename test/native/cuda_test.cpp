@@ -13,6 +13,7 @@
 #include "../../native/ops/cuda_support.h"
 #include "../../native/ops/dispatch.h"
 #include "../../native/ops/fused_adam.h"
+#include "../../native/ops/input_linear.h"
 #include "../../native/ops/topk_gate.h"
 #include "testing.h"
 
@@ -153,7 +154,9 @@ MOE_TEST(cuda_classifier_matches_cpu_classifier) {
   c.device = "cuda";
   auto gpu = model::make_classifier(c);
   EXPECT_TRUE(gpu->device().is_cuda(), "model on ", gpu->device());
-  const auto x = torch::randn({50, 40});
+  // Mostly zeros, like MNIST: the CPU model takes its zero-skipping input layer, CUDA the plain GEMM.
+  const auto x = torch::randn({50, 40}) * (torch::rand({50, 40}) < 0.2).to(torch::kFloat);
+  EXPECT_TRUE(ops::input_linear_skips_zeros(x), "the CPU side must take the zero-skipping path");
   const auto labels = torch::randint(0, 10, {50}, torch::kLong);
   auto loss_of = [&](model::Classifier& m, const torch::Device& d) {
     const auto out = m.forward(x.to(d));
