@@ -151,13 +151,7 @@ MOE_TEST(zero_skipping_input_layer_matches_addmm_forward_and_gradients) {
 MOE_TEST(threaded_expert_split_keeps_inference_mode_and_matches_one_thread) {
   // The experts are split across threads by rows; the pool threads must run in the caller's mode
   // (InferenceMode here, as evaluate uses), and the result must not depend on the split.
-  model::ModelConfig c;
-  c.input_size = 30;
-  c.hidden_size = 24;
-  c.expert_hidden_size = 12;
-  c.num_experts = 8;
-  c.top_k = 2;
-  c.num_classes = 5;
+  auto c = moe::testing::small_moe_config(30, 24, 12, 8, 5);
   c.seed = 3;
   const auto m = model::make_classifier(c);
   torch::manual_seed(45);

@@ -143,12 +143,7 @@ MOE_TEST(cuda_fused_adam_matches_reference) {
 MOE_TEST(cuda_classifier_matches_cpu_classifier) {
   require_cuda();
   torch::manual_seed(24);
-  model::ModelConfig c;
-  c.input_size = 40;
-  c.hidden_size = 24;
-  c.expert_hidden_size = 12;
-  c.num_experts = 6;
-  c.top_k = 2;
+  auto c = moe::testing::small_moe_config(40, 24, 12, 6, 10);
   c.seed = 5;
   auto cpu = model::make_classifier(c);
   c.device = "cuda";
@@ -188,10 +183,7 @@ MOE_TEST(cuda_training_repeats_and_graph_matches_eager) {
   const auto inputs = torch::rand({2000, 64});
   const auto labels = (inputs.narrow(1, 0, 10).argmax(1)).contiguous();  // a learnable rule
   auto run = [&](bool graph) {
-    model::ModelConfig c;
-    c.input_size = 64;
-    c.hidden_size = 32;
-    c.expert_hidden_size = 16;
+    auto c = moe::testing::small_moe_config(64, 32, 16, 8, 10);
     c.device = "cuda";
     c.seed = 9;
     auto m = model::make_classifier(c);

@@ -27,6 +27,17 @@ void expect_equal(const torch::Tensor& a, const torch::Tensor& ref, const std::s
   EXPECT_TRUE(torch::equal(a.to(ref.scalar_type()), ref), what, ": values differ from the reference");
 }
 
+model::ModelConfig small_moe_config(int64_t inputs, int64_t hidden, int64_t expert_hidden, int64_t experts,
+                                    int64_t classes) {
+  model::ModelConfig c;  // defaults: the reference MoE (top-2)
+  c.input_size = inputs;
+  c.hidden_size = hidden;
+  c.expert_hidden_size = expert_hidden;
+  c.num_experts = experts;
+  c.num_classes = classes;
+  return c;
+}
+
 torch::Tensor random_choices(int64_t T, int64_t E, int64_t k) {
   if (T == 0) return torch::empty({0, k}, torch::kLong);
   return torch::rand({T, E}).argsort(int64_t{1}, false).narrow(1, 0, k).contiguous();

@@ -25,13 +25,7 @@ model::ModelConfig reference_config(model::ModelKind kind) {
 
 // A model small enough to train in milliseconds.
 model::ModelConfig small_config(int64_t inputs, int64_t experts, int64_t classes) {
-  auto c = reference_config(model::ModelKind::kMoE);
-  c.input_size = inputs;
-  c.hidden_size = 16;
-  c.expert_hidden_size = 8;
-  c.num_experts = experts;
-  c.num_classes = classes;
-  return c;
+  return moe::testing::small_moe_config(inputs, 16, 8, experts, classes);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // A minimal test harness for the native tests: registration, float comparisons with explicit tolerances,
-// exact comparisons, and a central-difference gradient checker in float64. No dependencies beyond libtorch.
+// exact comparisons, a central-difference gradient checker in float64, and shared test inputs (random
+// expert choices, a small model config). No dependencies beyond libtorch.
 #pragma once
 #include <torch/torch.h>
 
@@ -8,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "../../native/model/config.h"
 
 namespace moe::testing {
 
@@ -48,6 +51,10 @@ struct Skipped : std::runtime_error {
 void expect_close(const torch::Tensor& a, const torch::Tensor& ref, double atol, double rtol, const std::string& what);
 // Same shape, same dtype class, identical values.
 void expect_equal(const torch::Tensor& a, const torch::Tensor& ref, const std::string& what);
+
+// A small top-2 MoE config for tests: the sizes given, every other field the reference defaults.
+model::ModelConfig small_moe_config(int64_t inputs, int64_t hidden, int64_t expert_hidden, int64_t experts,
+                                    int64_t classes);
 
 // [T,k] int64 expert choices, k distinct experts per token in random order, as the gate produces.
 torch::Tensor random_choices(int64_t T, int64_t E, int64_t k);
