@@ -2,12 +2,16 @@
 
 #include <ATen/Parallel.h>
 
+#include <thread>
+
 #if defined(__linux__)
 #include <sched.h>
 #endif
 
 namespace moe::binding {
+namespace {
 
+// The machine's usable cores (the process's CPU affinity on Linux): the default thread count.
 int default_num_threads() {
 #if defined(__linux__)
   cpu_set_t set;
@@ -17,6 +21,8 @@ int default_num_threads() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
+}  // namespace
+
 ComputeThread& ComputeThread::instance() {
   // Never destroyed: the thread is detached and may still be waiting for work while the process exits.
   static ComputeThread* const thread = new ComputeThread();
@@ -24,8 +30,7 @@ ComputeThread& ComputeThread::instance() {
 }
 
 ComputeThread::ComputeThread() : requested_threads_(default_num_threads()) {
-  thread_ = std::thread([this] { loop(); });
-  thread_.detach();
+  std::thread([this] { loop(); }).detach();
 }
 
 void ComputeThread::post(JobKind kind, std::function<void()> job) {

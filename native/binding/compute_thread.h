@@ -9,7 +9,6 @@
 #include <deque>
 #include <functional>
 #include <mutex>
-#include <thread>
 
 namespace moe::binding {
 
@@ -37,10 +36,6 @@ class ComputeThread {
   std::deque<std::function<void()>> short_jobs_, long_jobs_;
   int requested_threads_;
   int applied_threads_ = 0;  // compute thread only
-  std::thread thread_;
 };
-
-// The machine's usable cores (the process's CPU affinity on Linux), the default thread count.
-int default_num_threads();
 
 }  // namespace moe::binding

@@ -2,6 +2,7 @@
 
 #include <mutex>
 #include <optional>
+#include <utility>
 
 #include "../model/metrics.h"
 #include "compute_thread.h"
@@ -20,9 +21,32 @@ struct Job {
   Job(Napi::Env env, std::shared_ptr<Session> s)
       : deferred(Napi::Promise::Deferred::New(env)), session(std::move(s)) {}
   virtual ~Job() = default;
-  virtual void on_queued() = 0;            // JS thread, once the job is sure to run: mark the session busy
-  virtual void run() = 0;                  // compute thread
-  virtual void settle(Napi::Env env) = 0;  // JS thread, from the finaliser; also drops JS references
+  virtual void on_queued() = 0;   // JS thread, once the job is sure to run: mark the session busy
+  virtual void run() = 0;         // compute thread
+  virtual void on_settled() = 0;  // JS thread, first in settle: clear the busy mark, drop JS references
+  virtual std::optional<Napi::Error> rejection() { return std::nullopt; }  // a JS error that wins over all
+  virtual Napi::Value result(Napi::Env env) = 0;  // JS thread, after a run without error
+
+  // JS thread, from the finaliser: rejects with the JS or native error, else resolves with result(); a
+  // failure while building the result rejects too, so the promise always settles.
+  void settle(Napi::Env env) {
+    on_settled();
+    if (std::optional<Napi::Error> js_error = rejection()) {
+      deferred.Reject(js_error->Value());
+      return;
+    }
+    if (error) {
+      deferred.Reject(to_js_error(env, *error).Value());
+      return;
+    }
+    try {
+      deferred.Resolve(result(env));
+    } catch (const Napi::Error& e) {
+      deferred.Reject(e.Value());
+    } catch (...) {
+      deferred.Reject(to_js_error(env, capture_current_exception()).Value());
+    }
+  }
 
   template <typename Fn>
   void with_function(Fn&& fn) {
@@ -94,23 +118,9 @@ class InferenceJob : public Job {
     }
   }
 
-  void settle(Napi::Env env) override {
-    session->readers -= 1;
-    if (error) {
-      deferred.Reject(to_js_error(env, *error).Value());
-      return;
-    }
-    try {
-      deferred.Resolve(result(env));
-    } catch (const Napi::Error& e) {
-      deferred.Reject(e.Value());
-    } catch (...) {
-      deferred.Reject(to_js_error(env, capture_current_exception()).Value());
-    }
-  }
+  void on_settled() override { session->readers -= 1; }
 
- private:
-  Napi::Value result(Napi::Env env) {
+  Napi::Value result(Napi::Env env) override {
     switch (kind_) {
       case InferenceKind::kEvaluate: return to_js(env, eval_);
       case InferenceKind::kRoutingStats: return to_js(env, routing_);
@@ -118,6 +128,7 @@ class InferenceJob : public Job {
     }
   }
 
+ private:
   InferenceKind kind_;
   at::Tensor inputs_, labels_, probs_;
   int64_t batch_size_;
@@ -158,25 +169,24 @@ class TrainJob : public Job {
                            [] { ComputeThread::instance().run_short_jobs(); });
   }
 
-  void settle(Napi::Env env) override {
+  void on_settled() override {
     session->training = false;
     owner_.Reset();  // JS references are freed here, on the JS thread, not where the job dies
-    std::optional<Napi::Error> callback_error = std::move(callback_error_);
-    callback_error_.reset();
-    if (callback_error) {
-      deferred.Reject(callback_error->Value());
-    } else if (error) {
-      deferred.Reject(to_js_error(env, *error).Value());
-    } else {
-      Napi::Object out = Napi::Object::New(env);
-      Napi::Array epochs = Napi::Array::New(env, result_.epochs.size());
-      for (size_t i = 0; i < result_.epochs.size(); ++i) {
-        epochs.Set(static_cast<uint32_t>(i), to_js(env, result_.epochs[i]));
-      }
-      out.Set("epochs", epochs);
-      out.Set("stopped", Napi::Boolean::New(env, result_.stopped));
-      deferred.Resolve(out);
+  }
+
+  // An exception thrown by onEpochEnd stopped training; it is what train() rejects with. Moved out, so
+  // that its reference is freed here on the JS thread.
+  std::optional<Napi::Error> rejection() override { return std::exchange(callback_error_, std::nullopt); }
+
+  Napi::Value result(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    Napi::Array epochs = Napi::Array::New(env, result_.epochs.size());
+    for (size_t i = 0; i < result_.epochs.size(); ++i) {
+      epochs.Set(static_cast<uint32_t>(i), to_js(env, result_.epochs[i]));
     }
+    out.Set("epochs", epochs);
+    out.Set("stopped", Napi::Boolean::New(env, result_.stopped));
+    return out;
   }
 
  private:

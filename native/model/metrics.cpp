@@ -1,7 +1,5 @@
 #include "metrics.h"
 
-#include <torch/autograd.h>
-
 #include <cmath>
 #include <limits>
 

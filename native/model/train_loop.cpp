@@ -23,8 +23,13 @@ struct TrainLoopState {
   at::Tensor batch_idx;               // CUDA: [B] indices of the current full batch; the graph reads it
   at::Tensor ce_sum, aux_sum, correct;  // epoch accumulators on the device
   std::unique_ptr<CapturedStep> graph;
-  int64_t graph_batch = 0;
   int64_t eager_full_steps = 0;
+
+  // Drops the captured step: it is recorded again after kWarmupSteps eager steps.
+  void invalidate_graph() {
+    graph.reset();
+    eager_full_steps = 0;
+  }
 };
 
 void TrainLoopStateDeleter::operator()(TrainLoopState* s) const { delete s; }
@@ -75,8 +80,7 @@ void upload_dataset(TrainLoopState& s, const at::Tensor& inputs, const at::Tenso
   }
   s.data_x = inputs.to(device);
   s.data_y = labels.to(device);
-  s.graph.reset();
-  s.eager_full_steps = 0;
+  s.invalidate_graph();  // the dataset moved: the graph read the old addresses
 }
 
 // A seeded generator of the device: shuffles repeat per seed, and never touch the process-global one.
@@ -103,10 +107,8 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
   s.lr.fill_(config.learning_rate);
   const int64_t B = config.batch_size, n = inputs.size(0);
   const bool use_graph = cuda && config.cuda_graph;
-  if (cuda && (s.graph_batch != B || !config.cuda_graph)) {
-    s.graph.reset();
-    s.eager_full_steps = 0;
-    s.graph_batch = B;
+  if (cuda && (!s.batch_idx.defined() || s.batch_idx.size(0) != B || !config.cuda_graph)) {
+    s.invalidate_graph();
     s.batch_idx = at::empty({B}, s.data_y.options());
   }
   const double aux_weight = aux_loss_weight(model);

@@ -54,7 +54,7 @@ struct BatchLoss {
 };
 BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, double aux_weight);
 
-// The epoch's report from its sums over the `seen` samples (shared by the CPU and device loops).
+// The epoch's report from its sums over the `seen` samples.
 EpochMetrics epoch_metrics(int64_t epoch, double ce_sum, double aux_sum, double correct, int64_t seen,
                            double aux_weight, std::chrono::steady_clock::time_point started);
 

@@ -113,10 +113,9 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
   }
 };
 
-}  // namespace
-
-at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
-                      const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
+// Rows [R,H] and stacked expert weights w1 [E,F,H], b1 [E,F], w2 [E,H,F], b2 [E,H]: the checks both paths share.
+void check_expert_inputs(const at::Tensor& rows, const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
+                         const at::Tensor& b2) {
   check_float(rows, "rows");
   check_dim(rows, 2, "rows");
   check_dim(w1, 3, "w1");
@@ -129,6 +128,14 @@ at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const a
                   b1.sizes());
   MOE_CHECK_VALUE(b2.sizes() == at::IntArrayRef({E, H}), "b2 must have shape [", E, ", ", H, "], got ",
                   b2.sizes());
+}
+
+}  // namespace
+
+at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
+                      const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
+  check_expert_inputs(rows, w1, b1, w2, b2);
+  const int64_t E = w1.size(0);
   MOE_CHECK_TYPE(offsets.scalar_type() == at::kLong && offsets.device().is_cpu(),
                  "offsets must be an int64 CPU tensor");
   MOE_CHECK_VALUE(offsets.dim() == 1 && offsets.size(0) == E + 1, "offsets must have shape [", E + 1,
@@ -145,17 +152,10 @@ at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const a
 
 at::Tensor expert_ffn_padded(const at::Tensor& rows, int64_t capacity, const at::Tensor& w1, const at::Tensor& b1,
                              const at::Tensor& w2, const at::Tensor& b2) {
-  check_float(rows, "rows");
-  check_dim(rows, 2, "rows");
-  check_dim(w1, 3, "w1");
-  check_dim(w2, 3, "w2");
-  const int64_t E = w1.size(0), F = w1.size(1), H = w1.size(2);
+  check_expert_inputs(rows, w1, b1, w2, b2);
+  const int64_t E = w1.size(0), H = w1.size(2);
   MOE_CHECK_VALUE(capacity >= 1 && rows.size(0) == E * capacity, "rows must have num_experts*capacity=", E * capacity,
                   " rows, got ", rows.size(0));
-  MOE_CHECK_VALUE(rows.size(1) == H, "rows must have ", H, " columns (w1's input size), got ", rows.size(1));
-  MOE_CHECK_VALUE(w2.sizes() == at::IntArrayRef({E, H, F}) && b1.sizes() == at::IntArrayRef({E, F}) &&
-                      b2.sizes() == at::IntArrayRef({E, H}),
-                  "expert weights must have shapes w2 [E,H,F], b1 [E,F], b2 [E,H]");
   const at::Tensor x = rows.view({E, capacity, H});
   const at::Tensor hidden = at::baddbmm(b1.unsqueeze(1), x, w1.transpose(1, 2)).relu_();
   return at::baddbmm(b2.unsqueeze(1), hidden, w2.transpose(1, 2)).view({E * capacity, H});

@@ -8,9 +8,11 @@
 namespace moe::ops {
 namespace {
 
+// The flat buffers (and a flat gradient, when given) must be one length, layout and device.
 void check_moments(const at::Tensor& params, const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq,
-                   const at::Tensor& lr, const at::Tensor& step) {
-  for (const at::Tensor* t : {&params, &exp_avg, &exp_avg_sq}) {
+                   const at::Tensor& lr, const at::Tensor& step, const at::Tensor* flat_grads = nullptr) {
+  for (const at::Tensor* t : {&params, &exp_avg, &exp_avg_sq, flat_grads}) {
+    if (!t) continue;
     MOE_CHECK_TYPE(t->scalar_type() == at::kFloat && t->is_contiguous() && t->dim() == 1,
                    "adam buffers must be contiguous 1-d float32 tensors");
     MOE_CHECK_VALUE(t->numel() == params.numel() && t->device() == params.device(),
@@ -45,10 +47,7 @@ void adam_cpu(const at::Tensor& params, const std::vector<at::Tensor>& grads, co
 void fused_adam_step(const at::Tensor& params, const at::Tensor& grads, const at::Tensor& exp_avg,
                      const at::Tensor& exp_avg_sq, const at::Tensor& lr, const at::Tensor& step,
                      const kernels::AdamHyper& hyper) {
-  check_moments(params, exp_avg, exp_avg_sq, lr, step);
-  MOE_CHECK_TYPE(grads.scalar_type() == at::kFloat && grads.is_contiguous() && grads.dim() == 1 &&
-                     grads.numel() == params.numel() && grads.device() == params.device(),
-                 "adam grads must be a contiguous 1-d float32 tensor like params");
+  check_moments(params, exp_avg, exp_avg_sq, lr, step, &grads);
   at::NoGradGuard no_grad;
   step.add_(1);
   if (params.is_cuda()) {
