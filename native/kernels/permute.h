@@ -2,7 +2,7 @@
 // Plain C++ on raw pointers (no torch). Assignment a = t*k + j is token t's j-th choice.
 //
 // Plan (counting sort: histogram + exclusive scan + stable scatter over expert ids):
-//   expert_ids [A] int64 in [0,E) (A = T*k; the caller checks the range)
+//   expert_ids [A] int64 in [0,E) (A = T*k; the reference and CUDA plans trust the caller on the range)
 //   offsets [E+1]: expert e owns sorted rows [offsets[e], offsets[e+1])
 //   sorted_to_assignment [A]: the assignment at each sorted row (stable: increasing a within an expert)
 //   assignment_to_sorted [A]: its inverse
@@ -20,8 +20,10 @@ namespace moe::kernels {
 
 void dispatch_plan_ref(const int64_t* expert_ids, int64_t A, int64_t E, int64_t* offsets,
                        int64_t* sorted_to_assignment, int64_t* assignment_to_sorted);
-void dispatch_plan_cpu(const int64_t* expert_ids, int64_t A, int64_t E, int64_t* offsets,
-                       int64_t* sorted_to_assignment, int64_t* assignment_to_sorted);
+// The CPU plan checks the range itself, in its histogram pass: it returns the position of the first id
+// outside [0, E) (and writes nothing else), or -1 when all are in range.
+int64_t dispatch_plan_cpu(const int64_t* expert_ids, int64_t A, int64_t E, int64_t* offsets,
+                          int64_t* sorted_to_assignment, int64_t* assignment_to_sorted);
 
 void dispatch_plan_padded_ref(const int64_t* expert_ids, int64_t A, int64_t E, int64_t capacity, int64_t* counts,
                               int64_t* assignment_to_row, int64_t* row_to_assignment);

@@ -4,10 +4,14 @@
 
 namespace moe::kernels {
 
-void dispatch_plan_cpu(const int64_t* expert_ids, int64_t A, int64_t E, int64_t* offsets,
-                       int64_t* sorted_to_assignment, int64_t* assignment_to_sorted) {
+int64_t dispatch_plan_cpu(const int64_t* expert_ids, int64_t A, int64_t E, int64_t* offsets,
+                          int64_t* sorted_to_assignment, int64_t* assignment_to_sorted) {
   for (int64_t e = 0; e <= E; ++e) offsets[e] = 0;
-  for (int64_t a = 0; a < A; ++a) offsets[expert_ids[a] + 1] += 1;
+  for (int64_t a = 0; a < A; ++a) {
+    const int64_t e = expert_ids[a];
+    if (e < 0 || e >= E) return a;
+    offsets[e + 1] += 1;
+  }
   for (int64_t e = 0; e < E; ++e) offsets[e + 1] += offsets[e];
   // Scatter in increasing a with offsets[e] as expert e's next free row, so the order inside an expert
   // is stable; afterwards offsets[e] holds the end of expert e, and one shift restores the starts.
@@ -18,6 +22,7 @@ void dispatch_plan_cpu(const int64_t* expert_ids, int64_t A, int64_t E, int64_t*
   }
   for (int64_t e = E; e > 0; --e) offsets[e] = offsets[e - 1];
   offsets[0] = 0;
+  return -1;
 }
 
 }  // namespace moe::kernels

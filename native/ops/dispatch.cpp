@@ -1,5 +1,6 @@
-// Dispatch plan and the permute/combine autograd functions. CPU: the counting sort of kernels/permute, an
-// ATen gather for permute, and the token-parallel kernels of combine_cpu / permute_cpu. CUDA: the plan, permute and combine kernels.
+// Dispatch plan and the permute/combine autograd functions. CPU: the counting sort of kernels/permute
+// (which also range-checks the ids), an ATen gather for permute, and the token-parallel kernels of
+// combine_cpu / permute_cpu. CUDA: the plan, permute and combine kernels.
 #include "dispatch.h"
 
 #include <ATen/Parallel.h>
@@ -155,11 +156,6 @@ struct CombineCudaFunction : public torch::autograd::Function<CombineCudaFunctio
 
 DispatchPlan packed_plan_cpu(const at::Tensor& idx, int64_t num_experts) {
   const int64_t T = idx.size(0), k = idx.size(1), A = T * k;
-  if (A > 0) {
-    const int64_t lo = idx.min().item<int64_t>(), hi = idx.max().item<int64_t>();
-    MOE_CHECK_INDEX(lo >= 0 && hi < num_experts, "idx values must be in [0, ", num_experts, "), got range [", lo,
-                    ", ", hi, "]");
-  }
   DispatchPlan plan;
   plan.num_tokens = T;
   plan.top_k = k;
@@ -168,8 +164,12 @@ DispatchPlan packed_plan_cpu(const at::Tensor& idx, int64_t num_experts) {
   plan.offsets = at::empty({num_experts + 1}, opts);
   plan.row_to_assignment = at::empty({A}, opts);
   plan.assignment_to_row = at::empty({A}, opts);
-  kernels::dispatch_plan_cpu(idx.data_ptr<int64_t>(), A, num_experts, plan.offsets.data_ptr<int64_t>(),
-                             plan.row_to_assignment.data_ptr<int64_t>(), plan.assignment_to_row.data_ptr<int64_t>());
+  const int64_t* ids = idx.data_ptr<int64_t>();
+  const int64_t bad = kernels::dispatch_plan_cpu(ids, A, num_experts, plan.offsets.data_ptr<int64_t>(),
+                                                 plan.row_to_assignment.data_ptr<int64_t>(),
+                                                 plan.assignment_to_row.data_ptr<int64_t>());
+  MOE_CHECK_INDEX(bad < 0, "idx values must be in [0, ", num_experts, "), got ",
+                  bad < 0 ? 0 : ids[bad], " at position ", bad);
   plan.sorted_token = at::div(plan.row_to_assignment, k, "floor");
   return plan;
 }
