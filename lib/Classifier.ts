@@ -71,9 +71,11 @@ export abstract class Classifier {
         this.handle.requestStop();
       }
     };
-    const result = withJsStack(() => this.handle.train(d.inputs, d.labels, schedule, onEpoch));
+    // An abort before this call goes in with the job (the compute thread may start it at once); a later
+    // one stops it at the next batch.
+    const aborted = signal?.aborted ?? false;
+    const result = withJsStack(() => this.handle.train(d.inputs, d.labels, schedule, onEpoch, aborted));
     const onAbort = () => this.handle.requestStop();
-    if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const history = await result;
@@ -177,6 +179,9 @@ export async function readModelFile(file: string): Promise<ModelFile> {
     checkObject('config', config);
   } catch {
     throw new ModelFileError(`${file}: the model config in the metadata is not valid JSON`);
+  }
+  if (config.kind !== 'moe' && config.kind !== 'dense') {
+    throw new ModelFileError(`${file}: the model config names kind ${JSON.stringify(config.kind)}; expected 'moe' or 'dense'`);
   }
   return { file, config, tensors };
 }

@@ -9,6 +9,7 @@ export class DenseClassifier extends Classifier {
 
   /** Loads a model written by `save`, verifying format, checksum, tensor names and shapes. */
   static async load(file: string, options: LoadOptions = {}): Promise<DenseClassifier> {
-    return Classifier.fromModelFile(await readModelFile(file), 'dense', (c) => new DenseClassifier(c), loadDevice(options));
+    const device = loadDevice(options);  // before reading: a bad option fails fast
+    return Classifier.fromModelFile(await readModelFile(file), 'dense', (c) => new DenseClassifier(c), device);
   }
 }

@@ -26,6 +26,7 @@ export class MoEClassifier extends Classifier {
 
   /** Loads a model written by `save`, verifying format, checksum, tensor names and shapes. */
   static async load(file: string, options: LoadOptions = {}): Promise<MoEClassifier> {
-    return Classifier.fromModelFile(await readModelFile(file), 'moe', (c) => new MoEClassifier(c), loadDevice(options));
+    const device = loadDevice(options);  // before reading: a bad option fails fast
+    return Classifier.fromModelFile(await readModelFile(file), 'moe', (c) => new MoEClassifier(c), device);
   }
 }

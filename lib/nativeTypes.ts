@@ -67,6 +67,7 @@ export interface NativeModelHandle {
     labels: NativeLabels,
     options: { epochs: number; batchSize: number; learningRate: number; cudaGraph: boolean },
     onEpoch?: (m: NativeEpochMetrics) => void,
+    stopped?: boolean,  // already aborted: queue it stopped, so no step runs
   ): Promise<NativeTrainResult>;
   requestStop(): void;
   evaluate(inputs: Float32Array, labels: NativeLabels, batchSize: number): Promise<NativeEvalResult>;

@@ -2,7 +2,8 @@
 import type { NativeModelConfig } from './nativeTypes.js';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidType } from './validate.js';
 
-export type Device = 'cpu' | 'cuda' | 'auto';
+export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
+export type Device = (typeof DEVICES)[number];
 
 /** Options of `new DenseClassifier(...)`: Linear(in→hidden) → ReLU → FFN(hidden→expertHidden→hidden) → Linear(→classes). */
 export interface DenseClassifierOptions {
@@ -65,7 +66,7 @@ export interface CudaSupport {
 
 /** 'auto' is CUDA when this build has its CUDA kernels and a GPU is visible, else CPU. */
 export function resolveDevice(value: unknown, support: CudaSupport): 'cpu' | 'cuda' {
-  const device = checkOneOf('options.device', value ?? 'auto', ['cpu', 'cuda', 'auto'] as const);
+  const device = checkOneOf('options.device', value ?? 'auto', DEVICES);
   const usable = support.cudaKernels && support.cudaAvailable;
   if (device === 'cuda' && !usable) {
     throw new Error(
@@ -86,7 +87,8 @@ export function loadDevice(options: unknown): Device | undefined {
   checkObject('options', options ?? {});
   const o = (options ?? {}) as Record<string, unknown>;
   checkKnownKeys('options', o, ['device']);
-  return o.device as Device | undefined;  // checked by the constructor
+  // Checked here as well as by the constructor, so that a bad option fails before the file is read.
+  return o.device === undefined ? undefined : checkOneOf('options.device', o.device, DEVICES);
 }
 
 export function resolveForceBalancedRouting(options: unknown): boolean {

@@ -117,6 +117,12 @@ describe('damaged files', () => {
     const noMeta = structuredClone(json);
     delete noMeta.__metadata__;
     await expect(loadBytes('nometa', withHeader(good, noMeta))).rejects.toThrow(/without torch-moe metadata/);
+    const oddKind = structuredClone(json);
+    oddKind.__metadata__.config = JSON.stringify({ ...JSON.parse(oddKind.__metadata__.config), kind: 'sparse' });
+    await expect(loadBytes('kind', withHeader(good, oddKind))).rejects.toThrow(/kind "sparse"; expected 'moe' or 'dense'/);
+    // A bad load option is named before the file is read (this file does not exist).
+    await expect(MoEClassifier.load(path.join(dir, 'absent.safetensors'), { device: 'gpu' as never }))
+      .rejects.toThrow(/options\.device/);
   });
 });
 

@@ -91,8 +91,9 @@ Napi::Value ModelHandle::Train(const Napi::CallbackInfo& info) {
     return c;
   });
   Napi::Function on_epoch = info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
+  const bool stopped = info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
   return start_training(env, session_, info.This().As<Napi::Object>(), std::move(inputs), std::move(labels),
-                        config, on_epoch);
+                        config, on_epoch, stopped);
 }
 
 Napi::Value ModelHandle::RequestStop(const Napi::CallbackInfo& info) {

@@ -139,13 +139,14 @@ class InferenceJob : public Job {
 class TrainJob : public Job {
  public:
   TrainJob(Napi::Env env, std::shared_ptr<Session> s, Napi::Object owner, at::Tensor inputs, at::Tensor labels,
-           model::TrainConfig config)
+           model::TrainConfig config, bool stopped)
       : Job(env, std::move(s)), owner_(Napi::Persistent(owner)), inputs_(std::move(inputs)),
-        labels_(std::move(labels)), config_(config) {}
+        labels_(std::move(labels)), config_(config), stopped_(stopped) {}
 
+  // The stop flag is set before the job can start: the compute thread may pick it up at once.
   void on_queued() override {
     session->training = true;
-    session->stop.store(false);
+    session->stop.store(stopped_);
   }
 
   void run() override {
@@ -195,6 +196,7 @@ class TrainJob : public Job {
   model::TrainConfig config_;
   model::TrainResult result_;
   std::optional<Napi::Error> callback_error_;
+  bool stopped_;  // an abort that came before train() was called
 };
 
 }  // namespace
@@ -208,9 +210,10 @@ Napi::Promise start_inference(Napi::Env env, std::shared_ptr<Session> session, I
 
 Napi::Promise start_training(Napi::Env env, std::shared_ptr<Session> session, Napi::Object owner,
                              at::Tensor inputs, at::Tensor labels, model::TrainConfig config,
-                             Napi::Function on_epoch) {
+                             Napi::Function on_epoch, bool stopped) {
   config.shuffle_seed = session->model->config().seed * 1000003ULL + session->trainer.train_calls;
-  auto job = std::make_shared<TrainJob>(env, std::move(session), owner, std::move(inputs), std::move(labels), config);
+  auto job = std::make_shared<TrainJob>(env, std::move(session), owner, std::move(inputs), std::move(labels), config,
+                                        stopped);
   return launch(env, job, on_epoch, "torch-moe:train", ComputeThread::JobKind::kLong);
 }
 

@@ -15,10 +15,10 @@ enum class InferenceKind { kEvaluate, kRoutingStats, kPredict };
 Napi::Promise start_inference(Napi::Env env, std::shared_ptr<Session> session, InferenceKind kind,
                               at::Tensor inputs, at::Tensor labels, int64_t batch_size);
 
-// Queues training; on_epoch (may be empty) gets one metrics object per epoch.
-// Resolves with { epochs: [...], stopped }.
+// Queues training; on_epoch (may be empty) gets one metrics object per epoch. `stopped`: already asked to
+// stop (an aborted signal), so that no step runs. Resolves with { epochs: [...], stopped }.
 Napi::Promise start_training(Napi::Env env, std::shared_ptr<Session> session, Napi::Object owner,
                              at::Tensor inputs, at::Tensor labels, model::TrainConfig config,
-                             Napi::Function on_epoch);
+                             Napi::Function on_epoch, bool stopped);
 
 }  // namespace moe::binding
