@@ -1,4 +1,5 @@
-// Helpers shared by the benchmark scripts: medians, the commit a result belongs to, file-name slugs.
+// Helpers shared by the benchmark scripts: medians, the commit a result belongs to, file-name slugs, and
+// the JSON result a child process prints last.
 import { execFileSync } from 'node:child_process';
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -13,3 +14,13 @@ export function currentCommit(fallback = 'unknown') {
 }
 
 export const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+
+/** The JSON object on the last line a finished child process (spawnSync) printed; null, with its stderr
+ * shown, when it failed. */
+export function lastJsonLine(child, what) {
+  if (child.status !== 0) {
+    console.error(`${what} failed (exit ${child.status}):\n${child.stderr}`);
+    return null;
+  }
+  return JSON.parse(child.stdout.trim().split('\n').at(-1));
+}

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DenseClassifier, MoEClassifier, buildInfo, loadMnist, setNumThreads } from '../dist/lib/index.js';
-import { currentCommit, median, slug } from './common.mjs';
+import { currentCommit, lastJsonLine, median, slug } from './common.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -88,8 +88,8 @@ for (const threads of threadCounts) {
     }
     const child = spawnSync(process.execPath, [path.resolve('bench/cpu.mjs'), '--measure-child', String(threads), '--epochs', String(epochs)],
       { encoding: 'utf8', env: { ...process.env, TORCH_MOE_SKIP_ZEROS: '0' } });
-    if (child.status === 0) {
-      const r = JSON.parse(child.stdout.trim().split('\n').at(-1));
+    const r = lastJsonLine(child, 'the moe-gemm-input run');
+    if (r) {
       const s = slot(threads, 'moe-gemm-input');
       s.ours.push(r.samplesPerSecond);
       s.oursEval.push(r.evalSeconds);
@@ -113,7 +113,7 @@ const rows = Object.entries(samples).map(([key, s]) => {
 });
 
 const child = spawnSync(process.execPath, [path.resolve('bench/cpu.mjs'), '--rss-child', '--rss-epochs', values['rss-epochs']], { encoding: 'utf8' });
-const rss = child.status === 0 ? JSON.parse(child.stdout.trim().split('\n').at(-1)).rss : [];
+const rss = lastJsonLine(child, 'the resident-memory run')?.rss ?? [];
 const mib = (b) => b / 1048576;
 
 const commit = currentCommit();

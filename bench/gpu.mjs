@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DenseClassifier, MoEClassifier, buildInfo, loadMnist } from '../dist/lib/index.js';
-import { currentCommit, median, slug } from './common.mjs';
+import { currentCommit, lastJsonLine, median, slug } from './common.mjs';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, out: { type: 'string', default: 'bench/results' }, commit: { type: 'string' } } });
 const reps = Number(values.reps);
@@ -59,11 +59,8 @@ writeFileSync(path.join(tmp, 'y.u8'), Buffer.from(Uint8Array.from(train.labels))
 const python = process.env.PYTHON ?? 'python3';
 const eagerRun = spawnSync(python, ['bench/eager_moe_gpu.py', '--data', path.join(tmp, 'x.f32'), '--labels', path.join(tmp, 'y.u8'), '--reps', String(reps), ...batches.flatMap((b) => ['--batch', String(b)])], { encoding: 'utf8', maxBuffer: 1 << 24 });
 rmSync(tmp, { recursive: true, force: true });
-if (eagerRun.status !== 0) {
-  console.error(eagerRun.stderr);
-  process.exit(1);
-}
-const eager = JSON.parse(eagerRun.stdout.trim().split('\n').at(-1));
+const eager = lastJsonLine(eagerRun, 'bench/eager_moe_gpu.py');
+if (!eager) process.exit(1);
 for (const r of eager.results) {
   rows.push({ impl: 'eager PyTorch (loop over experts)', batch: r.batch, seconds: r.seconds, median_seconds: r.median_seconds, samples_per_second: r.samples_per_second });
   console.error(`${'eager PyTorch (loop over experts)'.padEnd(42)} batch ${String(r.batch).padStart(4)}: ${r.samples_per_second.toFixed(0).padStart(9)} samples/s (epoch ${(r.median_seconds * 1000).toFixed(1)} ms)`);

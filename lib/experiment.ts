@@ -3,6 +3,7 @@
 import { DenseClassifier } from './DenseClassifier.js';
 import { MoEClassifier } from './MoEClassifier.js';
 import { loadMnist } from './data/loadMnist.js';
+import { checkKnownKeys, checkObject } from './validate.js';
 import type { Device, EpochMetrics, EvaluationResult, RoutingStats, TrainHistory } from './options.js';
 
 export interface ReferenceSettings {
@@ -17,14 +18,14 @@ export interface ReferenceSettings {
   signal?: AbortSignal;
 }
 
-export const referenceSettings: ReferenceSettings = {
+export const referenceSettings: Readonly<ReferenceSettings> = Object.freeze({
   limit: 5000,
   epochs: 30,
   batchSize: 64,
   learningRate: 1e-3,
   auxLossWeight: 0.1,
   seed: 0,
-};
+});
 
 export interface ModelReport {
   params: { total: number; active: number };
@@ -41,7 +42,12 @@ export interface ReferenceReport {
   dense: ModelReport;
 }
 
-export async function runReferenceExperiment(settings: ReferenceSettings = referenceSettings): Promise<ReferenceReport> {
+/** Runs the reference experiment; `overrides` replace single settings (seed, device, ...), unknown keys are refused. */
+export async function runReferenceExperiment(overrides: Partial<ReferenceSettings> = {}): Promise<ReferenceReport> {
+  checkObject('settings', overrides);
+  const known = [...Object.keys(referenceSettings), 'device', 'onEpochEnd', 'signal'];
+  checkKnownKeys('settings', overrides as Record<string, unknown>, known);
+  const settings: ReferenceSettings = { ...referenceSettings, ...overrides };
   const { onEpochEnd, signal, ...plain } = settings;
   const [train, test] = await Promise.all([loadMnist({ split: 'train', limit: settings.limit }), loadMnist({ split: 'test' })]);
   const trainOptions = { epochs: settings.epochs, batchSize: settings.batchSize, learningRate: settings.learningRate, signal };

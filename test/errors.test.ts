@@ -1,11 +1,15 @@
 // Bad input never crashes: each case gets a TypeError/RangeError/Error naming the argument and what is
 // accepted. Includes the native re-checks, reached by bypassing the TypeScript layer.
 import { describe, expect, it } from 'vitest';
-import { DenseClassifier, MoEClassifier } from '../lib/index.js';
+import { DenseClassifier, MoEClassifier, runReferenceExperiment } from '../lib/index.js';
 import { native } from '../lib/native.js';
 import { synthetic, tinyMoE } from './helpers/data.js';
 
 describe('configuration', () => {
+  it('refuses an unknown reference-experiment setting before any work', async () => {
+    await expect(runReferenceExperiment({ dense: false } as never)).rejects.toThrow(/settings.dense/);
+  });
+
   it.each([
     [{ topK: 9, numExperts: 8 }, RangeError, /Expected an integer in \[1, 8\] for options.topK but received 9/],
     [{ numExperts: 0 }, RangeError, /options.numExperts/],
