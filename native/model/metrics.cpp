@@ -115,12 +115,14 @@ at::Tensor predict(Classifier& model, const at::Tensor& inputs, int64_t batch_si
   TORCH_CHECK_VALUE(batch_size >= 1, "batch size must be >= 1, got ", batch_size);
   c10::InferenceMode inference;  // no autograd bookkeeping at all (cheaper than NoGradGuard)
   const int64_t n = inputs.size(0);
-  at::Tensor probs = at::empty({n, model.config().num_classes}, at::kFloat);
+  // Filled where the model runs and copied to the host once (no device-to-host sync per batch).
+  const auto on_model = at::TensorOptions(at::kFloat).device(model.device());
+  at::Tensor probs = at::empty({n, model.config().num_classes}, on_model);
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor x = inputs.narrow(0, begin, size).to(model.device());
     probs.narrow(0, begin, size).copy_(at::softmax(model.forward(x).logits, 1));
   });
-  return probs;
+  return probs.cpu();
 }
 
 }  // namespace moe::model
