@@ -21,6 +21,8 @@ export type {
   EvaluationResult,
   RoutingStats,
   ExpertShare,
+  Routing,
 } from './options.js';
+export { ROUTINGS } from './options.js';
 export { version } from './version.js';
 export { runReferenceExperiment, referenceSettings, type ReferenceReport, type ReferenceSettings } from './experiment.js';

@@ -10,6 +10,13 @@ export interface NativeModelConfig {
   numExperts?: number;
   topK?: number;
   auxLossWeight?: number;
+  routing?: 'softmax-topk' | 'sigmoid-topk' | 'expert-choice' | 'hash';
+  zLossWeight?: number;
+  gateNoise?: number;
+  gateJitter?: number;
+  biasBalancing?: { rate: number } | null;
+  sharedExperts?: number;
+  capacityFactor?: number | null;
   seed: number;
 }
 
@@ -18,6 +25,9 @@ export interface NativeEpochMetrics {
   loss: number;
   classificationLoss: number;
   auxLoss: number;
+  zLoss: number;
+  expertLoad: number[];
+  droppedFraction: number;
   accuracy: number;
   seconds: number;
   samples: number;
@@ -44,6 +54,8 @@ export interface NativeRoutingStats {
   secondary: { expert: number; share: number }[];
   entropy: number;
   loadCV: number;
+  coActivation: number[][];
+  droppedFraction: number;
 }
 
 export interface NativeTensor {

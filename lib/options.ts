@@ -1,6 +1,6 @@
 // Public option and result types, their defaults, and their validation.
 import type { NativeModelConfig } from './nativeTypes.js';
-import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidType } from './validate.js';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange, invalidType } from './validate.js';
 
 export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
 export type Device = (typeof DEVICES)[number];
@@ -15,11 +15,47 @@ export interface DenseClassifierOptions {
   device?: Device;            // default 'auto'
 }
 
+export const ROUTINGS = ['softmax-topk', 'sigmoid-topk', 'expert-choice', 'hash'] as const;
+/**
+ * How inputs are assigned to experts (docs/routing.md):
+ * - 'softmax-topk': softmax over all experts, the top k, weights renormalised (Shazeer et al. 2017, GShard);
+ * - 'sigmoid-topk': sigmoid affinities, the top k, weights normalised over the selected (DeepSeek-V3);
+ * - 'expert-choice': each expert takes its top C inputs of a batch, C = capacityFactor · inputs · k / N
+ *   (Zhou et al. 2022); an input may get 0 to N experts;
+ * - 'hash': k experts fixed by a hash of the input's values, never learned (Roller et al. 2021): the baseline.
+ */
+export type Routing = (typeof ROUTINGS)[number];
+
 /** Options of `new MoEClassifier(...)`: the dense model with an MoE layer in place of its FFN. */
 export interface MoEClassifierOptions extends DenseClassifierOptions {
   numExperts?: number;        // default 8
   topK?: number;              // default 2, in [1, numExperts]
-  auxLossWeight?: number;     // default 0.1: total loss = cross-entropy + auxLossWeight · aux
+  /** Default 'softmax-topk'. */
+  routing?: Routing;
+  /**
+   * Default 0.1 for token-choice routing: total loss = cross-entropy + auxLossWeight · aux (Switch/GShard).
+   * Must be 0 (the default there) for 'expert-choice' and 'hash', whose load is fixed by the routing.
+   */
+  auxLossWeight?: number;
+  /** Router z-loss weight (ST-MoE: mean of logsumexp(logits)²). Default 0. */
+  zLossWeight?: number;
+  /** Training only: std of Gaussian noise added to the gate logits (noisy top-k gating, fixed scale). Default 0. */
+  gateNoise?: number;
+  /** Training only: the gate's input is multiplied by uniform noise in [1-ε, 1+ε] (Switch). In [0, 1); default 0. */
+  gateJitter?: number;
+  /**
+   * DeepSeek-V3's auxiliary-loss-free balancing (token-choice routing): a per-expert bias added to the
+   * scores for selection only, moved after every step by rate · sign(mean load − expert load). Default off.
+   */
+  biasBalancing?: { rate: number } | null;
+  /** Experts every input uses beside its routed ones (DeepSeekMoE), each of the routed experts' shape. Default 0. */
+  sharedExperts?: number;
+  /**
+   * Token choice: each expert takes at most capacityFactor · inputs · k / N assignments per batch and the
+   * overflow is dropped (its MoE output is zero; counted in droppedFraction). Unset: dropless (default).
+   * Expert choice: the capacity C above; unset means 1. Must be > 0: 0 is an error, not "dropless".
+   */
+  capacityFactor?: number | null;
   /**
    * Benchmarking only: send tokens round-robin to the experts with equal weights, whatever the gate
    * says (the gate still runs and its aux loss still trains it), so that the expert path can be timed
@@ -34,7 +70,10 @@ export type ResolvedConfig = NativeModelConfig;
 const SIZE_MAX = 1 << 20;  // generous, but stops a typo from asking for terabytes
 
 const DENSE_KEYS = ['inputSize', 'hiddenSize', 'expertHiddenSize', 'numClasses', 'seed', 'device'] as const;
-const MOE_KEYS = [...DENSE_KEYS, 'numExperts', 'topK', 'auxLossWeight', 'forceBalancedRouting'] as const;
+const MOE_KEYS = [
+  ...DENSE_KEYS, 'numExperts', 'topK', 'auxLossWeight', 'forceBalancedRouting', 'routing', 'zLossWeight', 'gateNoise',
+  'gateJitter', 'biasBalancing', 'sharedExperts', 'capacityFactor',
+] as const;
 
 export function resolveConfig(kind: 'moe' | 'dense', options: unknown): ResolvedConfig {
   const o = options ?? {};
@@ -53,9 +92,42 @@ export function resolveConfig(kind: 'moe' | 'dense', options: unknown): Resolved
   if (kind === 'moe') {
     config.numExperts = int('numExperts', 8, 1, 4096);
     config.topK = int('topK', 2, 1, config.numExperts);
-    config.auxLossWeight = checkNumber('options.auxLossWeight', o.auxLossWeight ?? 0.1, 0, true);
+    Object.assign(config, resolveRouting(o));
   }
   return config;
+}
+
+/** The MoE layer's routing and balancing options, defaults filled in. Combinations are checked natively. */
+function resolveRouting(o: Record<string, unknown>): Partial<ResolvedConfig> {
+  const routing = checkOneOf('options.routing', o.routing ?? 'softmax-topk', ROUTINGS);
+  const fixedLoad = routing === 'expert-choice' || routing === 'hash';  // nothing for an aux loss to balance
+  const num = (key: string, fallback: number) => checkNumber(`options.${key}`, o[key] ?? fallback, 0, true);
+  const jitter = num('gateJitter', 0);
+  if (jitter >= 1) throw invalidRange('options.gateJitter', 'a finite number in [0, 1)', jitter);
+  let biasBalancing: { rate: number } | null = null;
+  if (o.biasBalancing !== undefined && o.biasBalancing !== null) {
+    checkObject('options.biasBalancing', o.biasBalancing);
+    checkKnownKeys('options.biasBalancing', o.biasBalancing, ['rate']);
+    biasBalancing = { rate: checkNumber('options.biasBalancing.rate', o.biasBalancing.rate, 0, false) };
+  }
+  let capacityFactor: number | null = null;
+  if (o.capacityFactor !== undefined && o.capacityFactor !== null) {
+    if (typeof o.capacityFactor !== 'number') throw invalidType('options.capacityFactor', 'a finite number > 0', o.capacityFactor);
+    if (!Number.isFinite(o.capacityFactor) || o.capacityFactor <= 0) {
+      throw invalidRange('options.capacityFactor', 'a finite number > 0 (leave it unset for dropless routing)', o.capacityFactor);
+    }
+    capacityFactor = o.capacityFactor;
+  }
+  return {
+    routing,
+    auxLossWeight: num('auxLossWeight', fixedLoad ? 0 : 0.1),
+    zLossWeight: num('zLossWeight', 0),
+    gateNoise: num('gateNoise', 0),
+    gateJitter: jitter,
+    biasBalancing,
+    sharedExperts: checkInteger('options.sharedExperts', o.sharedExperts ?? 0, 0, 4096),
+    capacityFactor,
+  };
 }
 
 /** What the native build can do: CUDA kernels compiled in, and a GPU that libtorch sees. */
@@ -103,6 +175,11 @@ export interface EpochMetrics {
   loss: number;                // mean of cross-entropy + auxLossWeight · aux over the epoch's samples
   classificationLoss: number;  // mean cross-entropy
   auxLoss: number;             // mean load-balancing loss (k at perfect balance; 0 for a dense model)
+  zLoss: number;               // mean router z-loss (0 for a dense model and hash routing)
+  /** MoE: share of the epoch's expert assignments each expert ran (sums to 1); [] for a dense model. */
+  expertLoad: number[];
+  /** MoE: share dropped by capacity (token choice: of the n·k assignments; expert choice: of the inputs no expert took). */
+  droppedFraction: number;
   accuracy: number;            // on the training batches as they were trained
   seconds: number;
   samples: number;             // samples trained this epoch (fewer when aborted mid-epoch)
@@ -178,4 +255,8 @@ export interface RoutingStats {
   entropy: number;
   /** Coefficient of variation (population std / mean) of expertLoad; 0 at perfect balance. */
   loadCV: number;
+  /** [i][j] share of inputs that ran on both experts i and j; the diagonal: share that ran on expert i. */
+  coActivation: number[][];
+  /** Token choice: share of the n·k assignments dropped by capacity; expert choice: share of inputs no expert took. */
+  droppedFraction: number;
 }

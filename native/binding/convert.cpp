@@ -127,6 +127,24 @@ model::ModelConfig model_config_from_js(Napi::Env env, const Napi::Object& o) {
     c.num_experts = int_field(env, o, "numExperts", c.num_experts);
     c.top_k = int_field(env, o, "topK", c.top_k);
     c.aux_loss_weight = number_field(env, o, "auxLossWeight", c.aux_loss_weight);
+    if (o.Has("routing") && !o.Get("routing").IsUndefined()) {
+      if (!o.Get("routing").IsString()) throw_js(env, ErrorKind::kTypeError, "Expected a string for routing");
+      c.routing = model::parse_routing(o.Get("routing").As<Napi::String>().Utf8Value());
+    }
+    c.gate_noise = number_field(env, o, "gateNoise", c.gate_noise);
+    c.gate_jitter = number_field(env, o, "gateJitter", c.gate_jitter);
+    c.z_loss_weight = number_field(env, o, "zLossWeight", c.z_loss_weight);
+    c.shared_experts = int_field(env, o, "sharedExperts", c.shared_experts);
+    // null or absent = unset (dropless); 0 or less is an error, never a silent "dropless"
+    if (o.Has("capacityFactor") && !o.Get("capacityFactor").IsNull() && !o.Get("capacityFactor").IsUndefined()) {
+      c.capacity_factor = number_field(env, o, "capacityFactor", 0);
+      if (c.capacity_factor <= 0) {
+        throw_js(env, ErrorKind::kRangeError, "Expected capacityFactor > 0 (leave it unset for dropless routing)");
+      }
+    }
+    if (o.Has("biasBalancing") && o.Get("biasBalancing").IsObject()) {
+      c.bias_balancing_rate = number_field(env, o.Get("biasBalancing").As<Napi::Object>(), "rate", 0);
+    }
   }
   const int64_t seed = int_field(env, o, "seed", 0);
   if (seed < 0) throw_js(env, ErrorKind::kRangeError, "Expected an integer >= 0 for seed");
@@ -168,6 +186,9 @@ Napi::Object to_js(Napi::Env env, const model::EpochMetrics& m) {
   o.Set("loss", Napi::Number::New(env, m.loss));
   o.Set("classificationLoss", Napi::Number::New(env, m.classification_loss));
   o.Set("auxLoss", Napi::Number::New(env, m.aux_loss));
+  o.Set("zLoss", Napi::Number::New(env, m.z_loss));
+  o.Set("expertLoad", doubles_to_js(env, m.expert_load));
+  o.Set("droppedFraction", Napi::Number::New(env, m.dropped_fraction));
   o.Set("accuracy", Napi::Number::New(env, m.accuracy));
   o.Set("seconds", Napi::Number::New(env, m.seconds));
   o.Set("samples", Napi::Number::New(env, static_cast<double>(m.samples)));
@@ -193,6 +214,8 @@ Napi::Object to_js(Napi::Env env, const model::RoutingStats& r) {
   o.Set("secondary", shares_to_js(env, r.secondary));
   o.Set("entropy", Napi::Number::New(env, r.entropy));
   o.Set("loadCV", Napi::Number::New(env, r.load_cv));
+  o.Set("coActivation", matrix_to_js(env, r.co_activation));
+  o.Set("droppedFraction", Napi::Number::New(env, r.dropped_fraction));
   return o;
 }
 

@@ -10,3 +10,8 @@ at::Tensor load_balancing_loss(const at::Tensor& counts, const at::Tensor& prob_
 }
 
 }  // namespace moe::model
+
+at::Tensor moe::model::router_z_loss(const at::Tensor& logits) {
+  if (logits.size(0) == 0) return at::zeros({}, logits.options());
+  return at::logsumexp(logits, 1).pow(2).mean();
+}

@@ -10,3 +10,11 @@ namespace moe::model {
 at::Tensor load_balancing_loss(const at::Tensor& counts, const at::Tensor& prob_sums, int64_t num_tokens);
 
 }  // namespace moe::model
+
+namespace moe::model {
+
+// Router z-loss (ST-MoE, Zoph et al. 2022): mean over inputs of logsumexp(logits)^2; keeps the logits
+// small. logits [T,E] -> scalar (0 for T = 0).
+at::Tensor router_z_loss(const at::Tensor& logits);
+
+}  // namespace moe::model

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/autograd.h>
 
+#include <cmath>
 #include <map>
 
 #include <torch/cuda.h>
@@ -42,33 +43,48 @@ class MoEClassifierModel : public Classifier {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     const int64_t In = c.input_size, H = c.hidden_size, C = c.num_classes;
     input_.init(*this, In, H, gen, c.device != "cuda");
-    moe_ = register_module("moe", std::make_shared<MoELayer>(H, c.expert_hidden_size, c.num_experts, c.top_k,
-                                                            c.force_balanced_routing, gen));
+    moe_ = register_module("moe", std::make_shared<MoELayer>(c, gen));
     out_w_ = register_parameter("output_w", linear_uniform({C, H}, H, gen));
     out_b_ = register_parameter("output_b", linear_uniform({C}, H, gen));
   }
 
   ForwardResult forward(const at::Tensor& x) override {
-    MoELayerOutput m = moe_->forward(input_(x));
-    return ForwardResult{at::addmm(out_b_, m.y, out_w_.t()), m.aux_loss, m.gate};
+    MoELayerOutput m = moe_->forward(input_(x), x);
+    return ForwardResult{at::addmm(out_b_, m.y, out_w_.t()), m.aux_loss, m.z_loss, m.routing};
   }
+
+  void after_step(const ForwardResult& out) override { moe_->balance(out.routing.demand); }
 
   ParamCount param_count() const override {
     ParamCount pc;
     for (const auto& p : parameters()) pc.total += p.numel();
-    pc.active = pc.total - (moe_->num_experts() - moe_->top_k()) * moe_->params_per_expert();
+    const double unused = static_cast<double>(moe_->num_experts()) - moe_->experts_per_input();
+    pc.active = pc.total - std::llround(unused * static_cast<double>(moe_->params_per_expert()));
     return pc;
   }
 
   NamedTensors named_state() override {
-    NamedTensors s = {{"input.weight", input_.weight()}, {"input.bias", input_.b},
-                      {"moe.gate.weight", moe_->gate_w}, {"moe.gate.bias", moe_->gate_b}};
+    NamedTensors s = {{"input.weight", input_.weight()}, {"input.bias", input_.b}};
+    if (moe_->has_gate()) {
+      s.emplace_back("moe.gate.weight", moe_->gate_w);
+      s.emplace_back("moe.gate.bias", moe_->gate_b);
+    }
+    if (moe_->selection_bias.defined()) s.emplace_back("moe.gate.selection_bias", moe_->selection_bias);
     for (int64_t e = 0; e < moe_->num_experts(); ++e) {
       const std::string p = "moe.experts." + std::to_string(e) + ".";
       s.emplace_back(p + "fc1.weight", moe_->w1[e]);
       s.emplace_back(p + "fc1.bias", moe_->b1[e]);
       s.emplace_back(p + "fc2.weight", moe_->w2[e]);
       s.emplace_back(p + "fc2.bias", moe_->b2[e]);
+    }
+    // Shared experts: views of the stacked tensors, named as separate FFN modules.
+    const int64_t F = config_.expert_hidden_size;
+    for (int64_t e = 0; e < config_.shared_experts; ++e) {
+      const std::string p = "moe.shared_experts." + std::to_string(e) + ".";
+      s.emplace_back(p + "fc1.weight", moe_->shared_w1.narrow(0, e * F, F));
+      s.emplace_back(p + "fc1.bias", moe_->shared_b1.narrow(0, e * F, F));
+      s.emplace_back(p + "fc2.weight", moe_->shared_w2.narrow(1, e * F, F));
+      s.emplace_back(p + "fc2.bias", moe_->shared_b2[e]);
     }
     s.emplace_back("output.weight", out_w_);
     s.emplace_back("output.bias", out_b_);
@@ -98,7 +114,7 @@ class DenseClassifierModel : public Classifier {
   ForwardResult forward(const at::Tensor& x) override {
     const at::Tensor h = at::addmm(fc1_b_, input_(x), fc1_w_.t()).relu_();
     const at::Tensor y = at::addmm(fc2_b_, h, fc2_w_.t());
-    return ForwardResult{at::addmm(out_b_, y, out_w_.t()), at::Tensor(), {}};
+    return ForwardResult{at::addmm(out_b_, y, out_w_.t()), at::Tensor(), at::Tensor(), {}};
   }
 
   ParamCount param_count() const override {

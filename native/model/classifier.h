@@ -9,20 +9,21 @@
 
 #include <torch/nn/module.h>
 
-#include "../ops/topk_gate.h"
 #include "config.h"
+#include "routing.h"
 
 namespace moe::model {
 
 struct ForwardResult {
-  at::Tensor logits;    // [T,C]
-  at::Tensor aux_loss;  // scalar; undefined for the dense model
-  ops::GateOutput gate; // MoE only
+  at::Tensor logits;      // [T,C]
+  at::Tensor aux_loss;    // scalar; undefined for the dense model
+  at::Tensor z_loss;      // scalar; undefined for the dense model
+  RoutingRecord routing;  // MoE only
 };
 
 struct ParamCount {
   int64_t total = 0;
-  int64_t active = 0;  // per input: what one token touches (top-k experts of the MoE layer)
+  int64_t active = 0;  // per input: what one input uses (its routed experts, on average for expert choice)
 };
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -36,6 +37,8 @@ class Classifier : public torch::nn::Module {
   virtual NamedTensors named_state() = 0;
   // Copies every tensor of `state` into the parameters; throws naming a missing, extra or mis-shaped one.
   void load_state(const NamedTensors& state);
+  // Called by the training loop after each optimiser step with that step's forward (bias balancing).
+  virtual void after_step(const ForwardResult&) {}
   const ModelConfig& config() const { return config_; }
   at::Device device() const;  // where the parameters live
 

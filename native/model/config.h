@@ -7,6 +7,11 @@ namespace moe::model {
 
 enum class ModelKind { kMoE, kDense };
 
+// How the MoE layer assigns inputs to experts (model/routing.h has the definitions and the papers).
+enum class Routing { kSoftmaxTopK, kSigmoidTopK, kExpertChoice, kHash };
+const char* routing_name(Routing r);  // "softmax-topk", ...
+Routing parse_routing(const std::string& name);  // throws c10::ValueError listing the accepted names
+
 struct ModelConfig {
   ModelKind kind = ModelKind::kMoE;
   int64_t input_size = 784;
@@ -16,6 +21,14 @@ struct ModelConfig {
   int64_t top_k = 2;        // MoE only
   int64_t num_classes = 10;
   double aux_loss_weight = 0.1;  // MoE only
+  // Routing and balancing (MoE only; the defaults are the reference model). 0 means off for each number.
+  Routing routing = Routing::kSoftmaxTopK;
+  double gate_noise = 0;           // std of Gaussian noise on the gate logits, training only
+  double gate_jitter = 0;          // eps: gate input times U(1-eps, 1+eps), training only
+  double z_loss_weight = 0;        // weight of the router z-loss
+  double bias_balancing_rate = 0;  // auxiliary-loss-free balancing: selection-bias step per batch
+  int64_t shared_experts = 0;      // experts every input uses, beside the routed ones
+  double capacity_factor = 0;      // 0 = unset: dropless token choice, 1.0 for expert choice
   uint64_t seed = 0;
   // Where the model lives: "cpu" or "cuda" (a run-time choice, not part of a model file).
   std::string device = "cpu";
@@ -32,6 +45,12 @@ struct TrainConfig {
   uint64_t shuffle_seed = 0;  // the model's seed plus the number of train calls so far
   bool cuda_graph = true;     // CUDA only: capture the full-batch step once and replay it
 };
+
+// True when the MoE layer runs the reference routing (fused softmax top-k gate, dropless, no extras):
+// the only routing the CUDA path has so far.
+bool uses_reference_routing(const ModelConfig& config);
+// The first option that differs from the reference routing ("" when none), as the JS API names it.
+std::string non_reference_option(const ModelConfig& config);
 
 // Throws c10::ValueError naming the field when a value is outside what is accepted.
 void validate(const ModelConfig& config);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "routing.h"
 #include "trainer.h"
 
 namespace moe::model {
@@ -62,21 +63,34 @@ RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at
   TORCH_CHECK_VALUE(cfg.kind == ModelKind::kMoE, "routing statistics need an MoE model");
   TORCH_CHECK_VALUE(labels.defined(), "routing statistics need labels (per-class routing)");
   c10::InferenceMode inference;  // no autograd bookkeeping at all (cheaper than NoGradGuard)
-  const int64_t n = inputs.size(0), C = cfg.num_classes, E = cfg.num_experts, k = cfg.top_k;
+  const int64_t n = inputs.size(0), C = cfg.num_classes, E = cfg.num_experts;
   const at::Device device = model.device();
-  at::Tensor counts = at::zeros({C * E}, at::TensorOptions(at::kLong).device(device));
+  const auto longs = at::TensorOptions(at::kLong).device(device);
+  at::Tensor counts = at::zeros({C * E}, longs);
   at::Tensor prob_sums = at::zeros({E}, at::TensorOptions(at::kDouble).device(device));
+  at::Tensor co_activation = at::zeros({E, E}, at::TensorOptions(at::kDouble).device(device));
+  at::Tensor dropped = at::zeros({}, longs);
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor y = labels.narrow(0, begin, size).to(device);
     const ForwardResult out = model.forward(inputs.narrow(0, begin, size).to(device));
-    // flat index class*E + expert for each of the k assignments of each input
-    const at::Tensor flat = (y.unsqueeze(1) * E + out.gate.idx).reshape({-1});
-    counts += at::bincount(flat, {}, C * E);
-    prob_sums += out.gate.prob_sums.to(at::kDouble);
+    const RoutingRecord& rr = out.routing;
+    // flat index class*E + expert for every assignment an expert ran
+    counts += at::bincount(y.index_select(0, rr.token) * E + rr.expert, {}, C * E);
+    prob_sums += rr.prob_sums.to(at::kDouble);
+    // used[t][e] = 1 when input t ran on expert e; usedᵀ·used counts the inputs each pair shares
+    const at::Tensor used = at::zeros({size, E}, at::TensorOptions(at::kDouble).device(device))
+                                .index_put_({rr.token, rr.expert}, at::ones({}, at::TensorOptions(at::kDouble).device(device)));
+    co_activation += at::mm(used.t(), used);
+    dropped += rr.dropped;
   });
   RoutingStats r;
   counts = counts.cpu();
   prob_sums = prob_sums.cpu();
+  const at::Tensor co = (co_activation / static_cast<double>(n)).cpu();
+  for (int64_t i = 0; i < E; ++i) {
+    r.co_activation.emplace_back(co[i].data_ptr<double>(), co[i].data_ptr<double>() + E);
+  }
+  r.dropped_fraction = dropped.item<double>() / static_cast<double>(n * drop_units_per_input(cfg));
   r.per_class_counts = to_matrix(counts.view({C, E}));
   std::vector<double> load(E, 0.0);
   for (int64_t c = 0; c < C; ++c) {
@@ -96,11 +110,12 @@ RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at
     r.secondary.push_back({second, E > 1 ? shares[second] : 0.0});
     r.per_class.push_back(std::move(shares));
   }
-  const double total = static_cast<double>(n * k);
+  double total = 0;
+  for (double v : load) total += v;
   double mean = 1.0 / E, var = 0;
   const double* ps = prob_sums.data_ptr<double>();
   for (int64_t e = 0; e < E; ++e) {
-    load[e] /= total;
+    load[e] = total > 0 ? load[e] / total : 0.0;
     if (load[e] > 0) r.entropy -= load[e] * std::log(load[e]);
     var += (load[e] - mean) * (load[e] - mean);
     r.importance.push_back(ps[e] / n);

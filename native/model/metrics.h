@@ -28,6 +28,10 @@ struct RoutingStats {
   std::vector<ExpertShare> primary, secondary;    // [C] the two largest shares of each class
   double entropy = 0;  // Shannon entropy of expert_load, in nats (ln E at perfect balance)
   double load_cv = 0;  // coefficient of variation (population std / mean) of expert_load
+  // [E][E] share of inputs that ran on both experts i and j; the diagonal: on expert i at all
+  std::vector<std::vector<double>> co_activation;
+  // token choice: share of the n*k assignments dropped by capacity; expert choice: share of inputs no expert took
+  double dropped_fraction = 0;
 };
 
 // inputs: [n,in] float32; labels: [n] int64.

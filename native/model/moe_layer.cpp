@@ -1,41 +1,157 @@
 #include "moe_layer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/autograd.h>
+
+#include "../kernels/row_hash.h"
 #include "../ops/dispatch.h"
 #include "../ops/expert_ffn.h"
+#include "../ops/topk_gate.h"
 #include "aux_loss.h"
 #include "init.h"
 
 namespace moe::model {
 
-MoELayer::MoELayer(int64_t H, int64_t F, int64_t E, int64_t k, bool force_balanced_routing, at::Generator& gen)
-    : num_experts_(E), top_k_(k), force_balanced_routing_(force_balanced_routing) {
-  gate_w = register_parameter("gate_w", linear_uniform({E, H}, H, gen));
-  gate_b = register_parameter("gate_b", linear_uniform({E}, H, gen));
+MoELayer::MoELayer(const ModelConfig& c, at::Generator& gen)
+    : config_(c), noise_gen_(at::make_generator<at::CPUGeneratorImpl>(c.seed ^ 0x6e6f697365ULL)) {
+  const int64_t H = c.hidden_size, F = c.expert_hidden_size, E = c.num_experts, S = c.shared_experts;
+  // Drawn in this order so that the reference model's initialisation never changes.
+  if (has_gate()) {
+    gate_w = register_parameter("gate_w", linear_uniform({E, H}, H, gen));
+    gate_b = register_parameter("gate_b", linear_uniform({E}, H, gen));
+  }
   w1 = register_parameter("w1", linear_uniform({E, F, H}, H, gen));
   b1 = register_parameter("b1", linear_uniform({E, F}, H, gen));
   w2 = register_parameter("w2", linear_uniform({E, H, F}, F, gen));
   b2 = register_parameter("b2", linear_uniform({E, H}, F, gen));
+  if (S > 0) {
+    shared_w1 = register_parameter("shared_w1", linear_uniform({S * F, H}, H, gen));
+    shared_b1 = register_parameter("shared_b1", linear_uniform({S * F}, H, gen));
+    shared_w2 = register_parameter("shared_w2", linear_uniform({H, S * F}, F, gen));
+    shared_b2 = register_parameter("shared_b2", linear_uniform({S, H}, F, gen));
+  }
+  if (c.bias_balancing_rate > 0) selection_bias = register_buffer("selection_bias", at::zeros({E}));
 }
 
-int64_t MoELayer::params_per_expert() const { return (w1.numel() + b1.numel() + w2.numel() + b2.numel()) / num_experts_; }
+int64_t MoELayer::params_per_expert() const {
+  return (w1.numel() + b1.numel() + w2.numel() + b2.numel()) / config_.num_experts;
+}
 
-MoELayerOutput MoELayer::forward(const at::Tensor& x) {
-  const at::Tensor logits = at::addmm(gate_b, x, gate_w.t());  // router math in fp32
-  ops::GateOutput gate = ops::topk_gate(logits, top_k_);
-  at::Tensor weights = gate.weights;
-  if (force_balanced_routing_) {
-    // Assignment a = t*k+j goes to expert a mod E: k consecutive (distinct) experts per token, equal load.
-    const int64_t T = x.size(0);
-    gate.idx = at::arange(T * top_k_, gate.idx.options()).remainder_(num_experts_).view({T, top_k_});
-    weights = at::full({T, top_k_}, 1.0 / static_cast<double>(top_k_), gate.weights.options());
+double MoELayer::experts_per_input() const {
+  if (config_.routing != Routing::kExpertChoice) return static_cast<double>(config_.top_k);
+  const double factor = config_.capacity_factor > 0 ? config_.capacity_factor : 1.0;
+  return std::min(static_cast<double>(config_.num_experts), factor * static_cast<double>(config_.top_k));
+}
+
+int64_t MoELayer::capacity(int64_t T) const {
+  if (config_.routing == Routing::kExpertChoice) {
+    return expert_capacity(config_.capacity_factor > 0 ? config_.capacity_factor : 1.0, T, config_.top_k,
+                           config_.num_experts);
   }
-  const ops::DispatchPlan plan = ops::make_dispatch_plan(gate.idx, num_experts_);
+  return config_.capacity_factor > 0 ? expert_capacity(config_.capacity_factor, T, config_.top_k, config_.num_experts)
+                                     : 0;
+}
+
+// Router logits in fp32, with the training-only exploration of the config: multiplicative jitter of the
+// gate's input (Switch) and Gaussian noise on the logits (noisy top-k gating, at a fixed scale).
+at::Tensor MoELayer::gate_logits(const at::Tensor& x) {
+  at::Tensor gate_in = x;
+  if (is_training() && config_.gate_jitter > 0) {
+    const double eps = config_.gate_jitter;
+    gate_in = x * at::empty_like(x).uniform_(1.0 - eps, 1.0 + eps, noise_gen_);
+  }
+  at::Tensor logits = at::addmm(gate_b, gate_in, gate_w.t());
+  if (is_training() && config_.gate_noise > 0) {
+    logits = logits + at::randn(logits.sizes(), noise_gen_, logits.options()) * config_.gate_noise;
+  }
+  return logits;
+}
+
+// The fused path: top-k gate kernel, dispatch plan, permute, experts, combine (CPU and CUDA).
+MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor& logits) {
+  const int64_t T = x.size(0), k = config_.top_k, E = config_.num_experts;
+  ops::GateOutput gate = ops::topk_gate(logits, k);
+  at::Tensor weights = gate.weights;
+  at::Tensor load = gate.counts;
+  if (config_.force_balanced_routing) {
+    // Assignment a = t*k+j goes to expert a mod E: k consecutive (distinct) experts per token, equal load.
+    gate.idx = at::arange(T * k, gate.idx.options()).remainder_(E).view({T, k});
+    weights = at::full({T, k}, 1.0 / static_cast<double>(k), gate.weights.options());
+    load = at::bincount(gate.idx.reshape({-1}), {}, E);
+  }
+  const ops::DispatchPlan plan = ops::make_dispatch_plan(gate.idx, E);
   const at::Tensor rows = ops::permute_tokens(x, plan);
   const at::Tensor expert_out = plan.padded() ? ops::expert_ffn_padded(rows, plan.capacity, w1, b1, w2, b2)
                                               : ops::expert_ffn(rows, plan.offsets, w1, b1, w2, b2);
-  at::Tensor y = ops::combine_tokens(expert_out, weights, plan);
-  at::Tensor aux = load_balancing_loss(gate.counts, gate.prob_sums, x.size(0));
-  return MoELayerOutput{y, aux, gate};
+  MoELayerOutput out;
+  out.y = ops::combine_tokens(expert_out, weights, plan);
+  out.aux_loss = load_balancing_loss(gate.counts, gate.prob_sums, T);
+  RoutingRecord& r = out.routing;
+  r.token = at::arange(T, gate.idx.options()).unsqueeze(1).expand({T, k}).reshape({-1});
+  r.expert = gate.idx.reshape({-1});
+  r.load = load;
+  r.demand = gate.counts;
+  r.dropped = at::zeros({}, gate.idx.options());
+  r.prob_sums = gate.prob_sums.detach();
+  return out;
+}
+
+MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
+  const int64_t T = x.size(0), k = config_.top_k, E = config_.num_experts;
+  MoELayerOutput out;
+  if (config_.routing == Routing::kHash) {
+    const at::Tensor zero = at::zeros({}, x.options());
+    TORCH_CHECK(raw.defined() && raw.size(0) == T, "hash routing needs the model input");
+    const at::Tensor input = raw.contiguous();
+    at::Tensor idx = at::empty({T, k}, at::kLong);
+    kernels::row_hash_experts(input.data_ptr<float>(), T, input.size(1), E, k, idx.data_ptr<int64_t>());
+    const Assignments a = assign_choices(idx, at::full({T, k}, 1.0 / static_cast<double>(k), x.options()), E,
+                                         capacity(T));
+    out.y = run_assignments(x, a, w1, b1, w2, b2);
+    out.aux_loss = zero;
+    out.z_loss = zero;
+    out.routing = record_of(a, a.demand.to(x.scalar_type()) / static_cast<double>(k));  // uniform over the k
+  } else {
+    const at::Tensor logits = gate_logits(x);
+    out.z_loss = router_z_loss(logits);
+    const bool fused = config_.routing == Routing::kSoftmaxTopK && config_.capacity_factor == 0 &&
+                       config_.bias_balancing_rate == 0;
+    if (fused) {
+      at::Tensor z = out.z_loss;
+      out = reference_routing(x, logits);
+      out.z_loss = z;
+    } else if (config_.routing == Routing::kExpertChoice) {
+      const at::Tensor probs = at::softmax(logits, 1);
+      const Assignments a = expert_choice(probs, capacity(T));
+      out.y = run_assignments(x, a, w1, b1, w2, b2);
+      out.aux_loss = at::zeros({}, x.options());
+      out.routing = record_of(a, probs.sum(0));
+    } else {
+      // Softmax scores or sigmoid affinities; the aux loss sees them normalised per input (DeepSeek-V3's
+      // balance loss for sigmoid affinities).
+      const bool sigmoid = config_.routing == Routing::kSigmoidTopK;
+      const at::Tensor scores = sigmoid ? at::sigmoid(logits) : at::softmax(logits, 1);
+      const at::Tensor normalised = sigmoid ? scores / scores.sum(1, /*keepdim=*/true) : scores;
+      const TopK choice = choose_top_k(scores, selection_bias, k);
+      const Assignments a = assign_choices(choice.idx, choice.weights, E, capacity(T));
+      out.y = run_assignments(x, a, w1, b1, w2, b2);
+      const at::Tensor prob_sums = normalised.sum(0);
+      out.aux_loss = load_balancing_loss(a.demand, prob_sums, T);
+      out.routing = record_of(a, prob_sums);
+    }
+  }
+  if (shared_w1.defined()) {
+    const at::Tensor h = at::addmm(shared_b1, x, shared_w1.t()).relu_();
+    out.y = out.y + at::addmm(shared_b2.sum(0), h, shared_w2.t());
+  }
+  return out;
+}
+
+void MoELayer::balance(const at::Tensor& demand) {
+  if (!selection_bias.defined()) return;
+  torch::NoGradGuard no_grad;
+  const at::Tensor load = demand.to(selection_bias.scalar_type());
+  selection_bias.add_((load.mean() - load).sign_() * config_.bias_balancing_rate);
 }
 
 }  // namespace moe::model

@@ -1,35 +1,53 @@
-// The MoE layer: linear gate -> fused top-k gate -> permute -> all experts in one op -> combine.
-// Returns the layer output with the load-balancing loss and the gate's outputs (for routing stats).
+// The MoE layer: gate -> routing -> all experts in one op -> combine, plus optional shared experts.
+// The reference routing (softmax top-k, dropless) runs the fused gate and the dispatch kernels; the other
+// routers of model/routing.h run over assignment lists on the CPU. Returns the layer output with the
+// balancing losses and a record of the routing (for metrics, bias balancing and routing statistics).
 #pragma once
 #include <torch/nn/module.h>
 
-#include "../ops/topk_gate.h"
+#include "config.h"
+#include "routing.h"
 
 namespace moe::model {
 
 struct MoELayerOutput {
   at::Tensor y;         // [T,H]
-  at::Tensor aux_loss;  // scalar: N * sum f_i P_i
-  ops::GateOutput gate;
+  at::Tensor aux_loss;  // scalar: N * sum f_i P_i (0 where the routing fixes the load)
+  at::Tensor z_loss;    // scalar: mean over inputs of logsumexp(logits)^2 (0 without a gate)
+  RoutingRecord routing;
 };
 
 class MoELayer : public torch::nn::Module {
  public:
-  MoELayer(int64_t hidden_size, int64_t expert_hidden_size, int64_t num_experts, int64_t top_k,
-           bool force_balanced_routing, at::Generator& gen);
-  MoELayerOutput forward(const at::Tensor& x);  // x: [T,H]
+  // Sizes from config.hidden_size, expert_hidden_size, num_experts, top_k; routing from its routing fields.
+  MoELayer(const ModelConfig& config, at::Generator& gen);
+  // x: [T,H] the layer input; raw: [T,in] the model input (hash routing hashes it; may be undefined otherwise).
+  MoELayerOutput forward(const at::Tensor& x, const at::Tensor& raw = {});
+  // Bias balancing: after an optimiser step, nudge each expert's selection bias by
+  // rate * sign(mean demand - its demand). A no-op unless config.bias_balancing_rate > 0.
+  void balance(const at::Tensor& demand);
 
-  int64_t num_experts() const { return num_experts_; }
-  int64_t top_k() const { return top_k_; }
+  int64_t num_experts() const { return config_.num_experts; }
+  int64_t top_k() const { return config_.top_k; }
   int64_t params_per_expert() const;
+  // Routed experts one input uses, on average: k, or capacityFactor * k (at most E) for expert choice.
+  double experts_per_input() const;
+  bool has_gate() const { return config_.routing != Routing::kHash; }
 
-  at::Tensor gate_w, gate_b;  // [E,H], [E]
-  at::Tensor w1, b1;          // [E,F,H], [E,F]
-  at::Tensor w2, b2;          // [E,H,F], [E,H]
+  at::Tensor gate_w, gate_b;          // [E,H], [E]; undefined for hash routing
+  at::Tensor selection_bias;          // [E] buffer; defined with bias balancing
+  at::Tensor w1, b1;                  // [E,F,H], [E,F]
+  at::Tensor w2, b2;                  // [E,H,F], [E,H]
+  at::Tensor shared_w1, shared_b1;    // [S*F,H], [S*F]: the S shared experts' first layers, stacked
+  at::Tensor shared_w2, shared_b2;    // [H,S*F], [S,H]
 
  private:
-  int64_t num_experts_, top_k_;
-  bool force_balanced_routing_;
+  at::Tensor gate_logits(const at::Tensor& x);
+  MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits);
+  int64_t capacity(int64_t T) const;
+
+  ModelConfig config_;
+  at::Generator noise_gen_;  // gate noise and jitter: seeded from the model's seed
 };
 
 }  // namespace moe::model

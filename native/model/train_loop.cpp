@@ -21,7 +21,11 @@ struct TrainLoopState {
   at::Tensor flat_grads;              // CUDA only: the gradients' fixed home (see flatten_parameters)
   at::Tensor data_x, data_y;          // the dataset on the model's device (CUDA: fixed addresses for the graph)
   at::Tensor batch_idx;               // CUDA: [B] indices of the current full batch; the graph reads it
-  at::Tensor ce_sum, aux_sum, correct;  // epoch accumulators on the device
+  at::Tensor ce_sum, aux_sum, z_sum, correct, dropped_sum, load_sum;  // epoch accumulators on the device
+
+  void zero_sums() {
+    for (at::Tensor* t : {&ce_sum, &aux_sum, &z_sum, &correct, &dropped_sum, &load_sum}) t->zero_();
+  }
   std::unique_ptr<CapturedStep> graph;
   int64_t eager_full_steps = 0;
 
@@ -64,7 +68,11 @@ void flatten_parameters(Classifier& model, TrainLoopState& s) {
   s.lr = at::zeros({1}, opts);
   s.ce_sum = at::zeros({}, opts.dtype(at::kDouble));
   s.aux_sum = at::zeros({}, opts.dtype(at::kDouble));
+  s.z_sum = at::zeros({}, opts.dtype(at::kDouble));
   s.correct = at::zeros({}, opts.dtype(at::kLong));
+  s.dropped_sum = at::zeros({}, opts.dtype(at::kLong));
+  const bool moe = model.config().kind == ModelKind::kMoE;
+  s.load_sum = at::zeros({moe ? model.config().num_experts : 0}, opts.dtype(at::kLong));
 }
 
 void upload_dataset(TrainLoopState& s, const at::Tensor& inputs, const at::Tensor& labels, at::Device device) {
@@ -111,7 +119,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     s.invalidate_graph();
     s.batch_idx = at::empty({B}, s.data_y.options());
   }
-  const double aux_weight = aux_loss_weight(model);
+  const LossWeights weights = loss_weights(model);
   const kernels::AdamHyper hyper;
 
   // One optimisation step on the rows `idx` of the dataset; touches the host nowhere (graph-capturable).
@@ -119,7 +127,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     const at::Tensor x = s.data_x.index_select(0, idx);
     const at::Tensor y = s.data_y.index_select(0, idx);
     ForwardResult out = model.forward(x);
-    const BatchLoss loss = batch_loss(out, y, aux_weight);
+    const BatchLoss loss = batch_loss(out, y, weights);
     if (cuda) {
       s.flat_grads.zero_();
     } else {
@@ -135,9 +143,15 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
       for (const auto& p : s.params) grads.push_back(p.grad().defined() ? p.grad() : at::zeros_like(p));
       ops::fused_adam_step(s.flat_params, grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
     }
+    model.after_step(out);
     const double size = static_cast<double>(idx.size(0));
     s.ce_sum.add_(loss.cross_entropy.detach().to(at::kDouble), size);
     if (out.aux_loss.defined()) s.aux_sum.add_(out.aux_loss.detach().to(at::kDouble), size);
+    if (out.z_loss.defined()) s.z_sum.add_(out.z_loss.detach().to(at::kDouble), size);
+    if (out.routing.load.defined()) {
+      s.load_sum.add_(out.routing.load);
+      s.dropped_sum.add_(out.routing.dropped);
+    }
     s.correct.add_(out.logits.argmax(1).eq(y).sum());
   };
 
@@ -147,9 +161,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
   for (int64_t epoch = 1; epoch <= config.epochs && !result.stopped; ++epoch) {
     const auto started = std::chrono::steady_clock::now();
     const at::Tensor order = at::randperm(n, gen, s.data_y.options());
-    s.ce_sum.zero_();
-    s.aux_sum.zero_();
-    s.correct.zero_();
+    s.zero_sums();
     int64_t seen = 0;
     for (int64_t begin = 0; begin < n; begin += B) {
       if (stop.load(std::memory_order_relaxed)) {
@@ -177,9 +189,13 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
       seen += size;
     }
     if (seen == 0) break;
-    const at::Tensor sums = at::stack({s.ce_sum, s.aux_sum, s.correct.to(at::kDouble)}).cpu();  // one sync
-    const double* v = sums.data_ptr<double>();
-    const EpochMetrics m = epoch_metrics(epoch, v[0], v[1], v[2], seen, aux_weight, started);
+    const at::Tensor read = at::cat({at::stack({s.ce_sum, s.aux_sum, s.z_sum, s.correct.to(at::kDouble),
+                                                s.dropped_sum.to(at::kDouble)}),
+                                      s.load_sum.to(at::kDouble)}).cpu();  // one sync
+    const double* v = read.data_ptr<double>();
+    EpochSums sums{v[0], v[1], v[2], v[3], v[4], std::vector<double>(v + 5, v + read.numel())};
+    const int64_t drop_units = model.config().kind == ModelKind::kMoE ? drop_units_per_input(model.config()) : 1;
+    const EpochMetrics m = epoch_metrics(epoch, sums, seen, drop_units, weights, started);
     result.epochs.push_back(m);
     if (on_epoch) on_epoch(m);
   }

@@ -31,23 +31,33 @@ void check_dataset(const Classifier& model, const at::Tensor& inputs, const at::
                     "), got range [", lo, ", ", hi, "]");
 }
 
-double aux_loss_weight(const Classifier& model) {
-  return model.config().kind == ModelKind::kMoE ? model.config().aux_loss_weight : 0.0;
+LossWeights loss_weights(const Classifier& model) {
+  const ModelConfig& c = model.config();
+  if (c.kind != ModelKind::kMoE) return {};
+  return {c.aux_loss_weight, c.z_loss_weight};
 }
 
-BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, double aux_weight) {
+BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, const LossWeights& weights) {
   at::Tensor ce = at::cross_entropy_loss(out.logits, labels);
-  return {out.aux_loss.defined() ? ce + aux_weight * out.aux_loss : ce, ce};
+  at::Tensor total = ce;
+  if (out.aux_loss.defined() && weights.aux != 0) total = total + weights.aux * out.aux_loss;
+  if (out.z_loss.defined() && weights.z != 0) total = total + weights.z * out.z_loss;
+  return {total, ce};
 }
 
-EpochMetrics epoch_metrics(int64_t epoch, double ce_sum, double aux_sum, double correct, int64_t seen,
-                           double aux_weight, std::chrono::steady_clock::time_point started) {
+EpochMetrics epoch_metrics(int64_t epoch, const EpochSums& sums, int64_t seen, int64_t drop_units,
+                           const LossWeights& weights, std::chrono::steady_clock::time_point started) {
   EpochMetrics m;
   m.epoch = epoch;
-  m.classification_loss = ce_sum / seen;
-  m.aux_loss = aux_sum / seen;
-  m.loss = m.classification_loss + aux_weight * m.aux_loss;
-  m.accuracy = correct / seen;
+  m.classification_loss = sums.cross_entropy / seen;
+  m.aux_loss = sums.aux / seen;
+  m.z_loss = sums.z / seen;
+  m.loss = m.classification_loss + weights.aux * m.aux_loss + weights.z * m.z_loss;
+  m.accuracy = sums.correct / seen;
+  m.dropped_fraction = sums.dropped / static_cast<double>(seen * drop_units);
+  double total_load = 0;
+  for (double v : sums.load) total_load += v;
+  for (double v : sums.load) m.expert_load.push_back(total_load > 0 ? v / total_load : 0.0);
   m.samples = seen;
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return m;

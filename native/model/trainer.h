@@ -19,6 +19,9 @@ struct EpochMetrics {
   double loss = 0;                 // mean over samples of cross-entropy + auxLossWeight * aux
   double classification_loss = 0; // mean cross-entropy
   double aux_loss = 0;             // mean load-balancing loss (0 for the dense model)
+  double z_loss = 0;               // mean router z-loss (0 for the dense model and hash routing)
+  std::vector<double> expert_load; // MoE: share of the epoch's expert assignments each expert ran
+  double dropped_fraction = 0;     // MoE: dropped share (token choice: of assignments; expert choice: of inputs)
   double accuracy = 0;             // on the training batches, with the weights of that moment
   double seconds = 0;
   int64_t samples = 0;             // samples seen this epoch (fewer than n when stopped mid-epoch)
@@ -44,19 +47,29 @@ TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inpu
                   const TrainConfig& config, const EpochCallback& on_epoch, const std::atomic<bool>& stop,
                   const std::function<void()>& between_batches = {});
 
-// The weight of the aux loss in the training objective: the config's for an MoE model, 0 for the dense one.
-double aux_loss_weight(const Classifier& model);
+// The weights of the balancing losses in the training objective: the config's for an MoE model, 0 for
+// the dense one.
+struct LossWeights {
+  double aux = 0, z = 0;
+};
+LossWeights loss_weights(const Classifier& model);
 
-// A batch's training objective: cross-entropy, plus aux_loss_weight * aux for an MoE model.
+// A batch's training objective: cross-entropy, plus aux * aux_loss + z * z_loss for an MoE model.
 struct BatchLoss {
   at::Tensor total;
   at::Tensor cross_entropy;
 };
-BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, double aux_weight);
+BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, const LossWeights& weights);
 
-// The epoch's report from its sums over the `seen` samples.
-EpochMetrics epoch_metrics(int64_t epoch, double ce_sum, double aux_sum, double correct, int64_t seen,
-                           double aux_weight, std::chrono::steady_clock::time_point started);
+// An epoch's sums over its `seen` samples, as read from the device once per epoch.
+struct EpochSums {
+  double cross_entropy = 0, aux = 0, z = 0, correct = 0, dropped = 0;
+  std::vector<double> load;  // [E] assignments each expert ran (MoE)
+};
+
+// The epoch's report from its sums; drop_units: what `dropped` counts per input (routing.h).
+EpochMetrics epoch_metrics(int64_t epoch, const EpochSums& sums, int64_t seen, int64_t drop_units,
+                           const LossWeights& weights, std::chrono::steady_clock::time_point started);
 
 // Throws a ValueError/TypeError naming what is wrong with a dataset for this model.
 void check_dataset(const Classifier& model, const at::Tensor& inputs, const at::Tensor& labels);

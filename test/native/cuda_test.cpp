@@ -159,7 +159,7 @@ MOE_TEST(cuda_classifier_matches_cpu_classifier) {
   };
   auto [out_cpu, loss_cpu] = loss_of(*cpu, torch::kCPU);
   auto [out_gpu, loss_gpu] = loss_of(*gpu, kCuda);
-  expect_equal(out_gpu.gate.idx.cpu(), out_cpu.gate.idx, "routing");
+  expect_equal(out_gpu.routing.expert.cpu(), out_cpu.routing.expert, "routing");
   expect_close(out_gpu.logits.cpu(), out_cpu.logits, 1e-5, 1e-4, "logits");
   expect_close(out_gpu.aux_loss.cpu(), out_cpu.aux_loss, 1e-6, 1e-5, "aux loss");
   loss_cpu.backward();

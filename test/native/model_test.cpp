@@ -41,7 +41,8 @@ MOE_TEST(parameter_counts_of_the_reference_models) {
 MOE_TEST(moe_layer_matches_naive_per_token_moe) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
   const int64_t H = 12, F = 7, E = 6, k = 2, T = 23;
-  model::MoELayer layer(H, F, E, k, /*force_balanced_routing=*/false, gen);
+  model::MoELayer layer(moe::testing::small_moe_config(H, H, F, E, 3), gen);
+  EXPECT_TRUE(layer.top_k() == k, "top-k ", layer.top_k());
   torch::manual_seed(30);
   const auto x = torch::randn({T, H});
   const auto out = layer.forward(x);
@@ -233,7 +234,7 @@ MOE_TEST(forced_balanced_routing_sends_tokens_round_robin) {
   const auto out = forced->forward(x);
   // assignment a = t*k + j goes to expert a mod E, with weight 1/k: equal load whatever the gate says
   const auto expected = torch::arange(40, torch::kLong).remainder(8).view({20, 2});
-  expect_equal(out.gate.idx, expected, "forced routing");
+  expect_equal(out.routing.expert.view({20, 2}), expected, "forced routing");
   // The same model without the switch, given those choices by hand, computes the same logits: the
   // switch changes the routing only.
   c.force_balanced_routing = false;
