@@ -52,8 +52,7 @@ int64_t MoELayer::capacity(int64_t T) const {
                                      : 0;
 }
 
-// Router logits in fp32, with the training-only exploration of the config: multiplicative jitter of the
-// gate's input (Switch) and Gaussian noise on the logits (noisy top-k gating, at a fixed scale).
+// Jitter is Switch's multiplicative input noise; the logit noise is noisy top-k gating at a fixed scale.
 at::Tensor MoELayer::gate_logits(const at::Tensor& x) {
   at::Tensor gate_in = x;
   if (is_training() && config_.gate_jitter > 0) {
@@ -113,7 +112,9 @@ MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
     out.routing = record_of(a, a.demand.to(x.scalar_type()) / static_cast<double>(k));  // uniform over the k
   } else {
     const at::Tensor logits = gate_logits(x);
-    out.z_loss = router_z_loss(logits);
+    // Measured on the CPU even at weight 0 (the history reports it); on CUDA, where z-loss cannot be on
+    // yet, the captured step stays as it was.
+    if (config_.z_loss_weight > 0 || !x.is_cuda()) out.z_loss = router_z_loss(logits);
     const bool fused = config_.routing == Routing::kSoftmaxTopK && config_.capacity_factor == 0 &&
                        config_.bias_balancing_rate == 0;
     if (fused) {

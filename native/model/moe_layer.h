@@ -41,8 +41,11 @@ class MoELayer : public torch::nn::Module {
   at::Tensor shared_w1, shared_b1;    // [S*F,H], [S*F]: the S shared experts' first layers, stacked
   at::Tensor shared_w2, shared_b2;    // [H,S*F], [S,H]
 
- private:
+  // Router logits [T,E] in fp32, with the training-only exploration of the config: jitter of the gate's
+  // input and Gaussian noise on the logits (both off in eval mode). Needs a gate.
   at::Tensor gate_logits(const at::Tensor& x);
+
+ private:
   MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits);
   int64_t capacity(int64_t T) const;
 

@@ -222,6 +222,11 @@ MOE_TEST(expert_choice_fills_every_expert_to_capacity_and_matches_naive_referenc
     EXPECT_TRUE(out.aux_loss.item<double>() == 0, "no aux loss for expert choice");
     expect_same_output_and_gradients(*layer, out.y, naive_moe(*layer, x, list), "expert choice C=" + std::to_string(C));
   }
+  // One input alone: C = 1, so every expert takes it (what docs/routing.md says about predicting one input).
+  auto layer = make_layer(layer_config(model::Routing::kExpertChoice));
+  const auto one = layer->forward(x.narrow(0, 0, 1)).routing;
+  expect_equal(one.load, torch::ones({kE}, torch::kLong), "every expert takes the single input");
+  EXPECT_TRUE(one.dropped.item<int64_t>() == 0, "nothing dropped");
 }
 
 MOE_TEST(hash_routing_ignores_the_weights_the_batch_and_the_position) {
@@ -316,6 +321,29 @@ MOE_TEST(z_loss_noise_jitter_and_shared_experts_match_their_definitions) {
     y_ref = y_ref + torch::addmm(layer->shared_b2[s], torch::relu(torch::addmm(b1, x, w1.t())), w2.t());
   }
   expect_same_output_and_gradients(*layer, out.y, y_ref, "shared experts");
+  // Noise: logits + N(0, sigma^2) in training, so over many inputs the difference has mean 0 and std sigma.
+  {
+    auto noisy_cfg = layer_config(model::Routing::kSoftmaxTopK);
+    noisy_cfg.gate_noise = 2.0;
+    auto l = make_layer(noisy_cfg);
+    const auto many = torch::randn({5000, kH});
+    const auto clean = gate_logits(*l, many);
+    expect_equal(l->gate_logits(many), clean, "no noise in eval mode");
+    l->train();
+    const auto diff = l->gate_logits(many) - clean;
+    EXPECT_TRUE(std::abs(diff.mean().item<double>()) < 0.05 && std::abs(diff.std().item<double>() - 2.0) < 0.05,
+                "noise mean ", diff.mean().item<double>(), " std ", diff.std().item<double>());
+    // Jitter: the gate's input times u in [1-eps, 1+eps] elementwise, so |logit change| <= eps * sum |w x|,
+    // and the bound is approached (the noise is not zero).
+    auto jitter_cfg = layer_config(model::Routing::kSoftmaxTopK);
+    jitter_cfg.gate_jitter = 0.1;
+    auto j = make_layer(jitter_cfg);
+    j->train();
+    const auto change = (j->gate_logits(many) - gate_logits(*j, many)).abs();
+    const auto bound = 0.1 * torch::mm(many.abs(), j->gate_w.abs().t());
+    EXPECT_TRUE((change <= bound + 1e-5).all().item<bool>(), "jitter within its bound");
+    EXPECT_TRUE((change / (bound + 1e-12)).max().item<double>() > 0.5, "jitter is applied");
+  }
   // Noise and jitter: training only, seeded. Eval is deterministic; training differs from eval.
   expect_equal(layer->forward(x).y, out.y, "eval repeats");
   layer->train();
