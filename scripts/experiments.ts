@@ -70,7 +70,8 @@ for (const exp of chosen) {
     command: `npm run experiments -- --only ${exp.id} --seeds ${seeds.length}${values.epochs ? ` --epochs ${values.epochs}` : ''}`,
   };
   mkdirSync(path.dirname(jsonFile), { recursive: true });
-  writeFileSync(jsonFile, JSON.stringify(records, null, 1) + '\n');  // after each experiment: a crash keeps the rest
+  // After each experiment (a crash keeps the rest); 6 significant digits keep the file small.
+  writeFileSync(jsonFile, JSON.stringify(records, (_k, v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(6)) : v)) + '\n');
   writeFileSync(values.out, markdown(records));
 }
 
