@@ -28,6 +28,9 @@ export interface InferenceOptions {
 
 const MODEL_FORMAT = 'torch-moe';
 
+/** Which addon variant the first model's device option asks for (validated later, by resolveDevice). */
+const deviceWish = (device: unknown): 'cpu' | 'cuda' | 'auto' => (device === 'cpu' || device === 'cuda' ? device : 'auto');
+
 export abstract class Classifier {
   /** @internal */
   protected readonly handle: NativeModelHandle;
@@ -38,7 +41,7 @@ export abstract class Classifier {
 
   protected constructor(kind: 'moe' | 'dense', options: unknown) {
     const config = resolveConfig(kind, options);
-    const addon = native();
+    const addon = native(deviceWish((options as { device?: unknown } | undefined)?.device));
     const device = resolveDevice((options as { device?: unknown } | undefined)?.device, addon.buildInfo);
     const forceBalancedRouting = kind === 'moe' ? resolveForceBalancedRouting(options) : false;
     this.handle = new addon.ModelHandle(config, { device, forceBalancedRouting });

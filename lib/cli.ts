@@ -11,6 +11,8 @@ import { formatHistoryLine, formatRoutingTable } from './report.js';
 import { setNumThreads, getNumThreads, buildInfo } from './threads.js';
 import type { Device } from './options.js';
 import { checkOneOf } from './validate.js';
+import { doctor, formatDoctor } from './doctor.js';
+import { buildFromSource } from './sourceBuild.js';
 
 const USAGE = `Usage: torch-moe <command> [options]
 
@@ -19,6 +21,8 @@ Commands:
   train                     train one model on MNIST and save it (--out)
   evaluate <model>          test-set accuracy of a saved model
   routing <model>           per-digit expert table of a saved MoE model
+  doctor                    what torch-moe runs on (addon, libtorch, CUDA, threads, BLAS), each problem with its fix
+  build                     build the native addon from source in the installed package (cmake-js; offline)
 
 Options:
   --limit <n>               training images to use (reference: 5000)
@@ -32,7 +36,7 @@ Options:
   --threads <n>             intra-op threads of the compute thread (default: the machine's cores)
   --device <cpu|cuda|auto>  where the model runs (default auto: CUDA when built with it and a GPU is visible)
   --out <file>              train: where to save the model (.safetensors)
-  --json                    print results as JSON on stdout (progress stays on stderr)
+  --json                    print results (and doctor's report) as JSON on stdout (progress stays on stderr)
   -h, --help                this help`;
 
 function num(value: string | undefined, name: string, fallback: number): number {
@@ -92,6 +96,13 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command || values.help ? 0 : 1;
   }
+  // Before anything loads the addon: doctor reports a load failure instead of failing with it.
+  if (command === 'doctor') {
+    const report = doctor();
+    console.log(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
+    return report.ok ? 0 : 1;
+  }
+  if (command === 'build') return buildFromSource();
   if (values.threads !== undefined) setNumThreads(num(values.threads, 'threads', 1));
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   const device: Device | undefined =

@@ -7,6 +7,8 @@ export { loadMnist, type LoadMnistOptions } from './data/loadMnist.js';
 export { DataFileError } from './data/idx.js';
 export { ModelFileError } from './checkpoint/safetensors.js';
 export { NativeLoadError } from './native.js';
+export { backend, type Backend, type BlasInfo } from './backend.js';
+export { doctor, type DoctorReport } from './doctor.js';
 export { setNumThreads, getNumThreads, buildInfo } from './threads.js';
 export { formatRoutingTable, formatHistoryLine } from './report.js';
 export type { Dataset } from './dataset.js';

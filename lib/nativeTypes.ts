@@ -94,5 +94,6 @@ export interface NativeAddon {
   ModelHandle: new (config: NativeModelConfig, runtime?: NativeRuntimeOptions) => NativeModelHandle;
   setNumThreads(n: number): void;
   getNumThreads(): number;
-  buildInfo: { libtorchVersion: string; cudaAvailable: boolean; cudaKernels: boolean };
+  getNumInteropThreads(): number;
+  buildInfo: { libtorchVersion: string; cudaAvailable: boolean; cudaKernels: boolean; cxx11Abi: boolean; cudaDevices: number };
 }

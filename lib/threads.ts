@@ -15,6 +15,6 @@ export function getNumThreads(): number {
 }
 
 /** What the loaded addon was built with and what it can see. */
-export function buildInfo(): { libtorchVersion: string; cudaAvailable: boolean; cudaKernels: boolean } {
+export function buildInfo(): { libtorchVersion: string; cudaAvailable: boolean; cudaKernels: boolean; cxx11Abi: boolean; cudaDevices: number } {
   return { ...native().buildInfo };
 }

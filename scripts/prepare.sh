@@ -17,3 +17,13 @@ npx --no-install cmake-js build --out build --parallel "$(nproc 2>/dev/null || e
   exit 1
 }
 npx --no-install tsc -p tsconfig.json
+
+# For the tests (--dev): the prebuild of this platform, which the tests load as an installed package
+# would (scripts/prebuild.mjs moves the built addon out of build/Release into prebuilds/).
+if [[ "${1:-}" == "--dev" ]]; then
+  node scripts/prebuild.mjs >prebuild.log 2>&1 || {
+    cat prebuild.log >&2
+    echo "torch-moe: the prebuild failed (log above)" >&2
+    exit 1
+  }
+fi

@@ -1,7 +1,7 @@
 // libtorch discovery at build time (native/cmake/find_torch.cmake): the documented order, and one message
 // that says how to get libtorch when none is found. Runs CMake's configure step only.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -34,8 +34,15 @@ describe('libtorch discovery', () => {
     expect(r.output).toMatch(/LIBTORCH is set to '\/nonexistent\/libtorch' but no TorchConfig.cmake was found/);
   });
 
-  it('falls back to the system libtorch, and explains when there is none', () => {
-    expect(configure({}).output).toMatch(/libtorch \d+\.\d+\.\d+ from (system|Python PyTorch)/);
+  it('takes a Python PyTorch only when asked for, else the system libtorch, and explains when there is none', () => {
+    // A stand-in "python" that answers torch.utils.cmake_prefix_path with the folder holding the system's
+    // Torch CMake config: used only when LIBTORCH_USE_PYTORCH=1 asks for it.
+    const system = /from system \((\S+)\/Torch\)/.exec(configure({}).output);
+    expect(system).not.toBeNull();
+    const fakePython = path.join(mkdtempSync(path.join(os.tmpdir(), 'torch-moe-py-')), 'python3');
+    writeFileSync(fakePython, `#!/bin/sh\nprintf %s ${system![1]}\n`, { mode: 0o755 });
+    expect(configure({ PYTHON: fakePython }).output).toMatch(/libtorch \d+\.\d+\.\d+ from system/);
+    expect(configure({ PYTHON: fakePython, LIBTORCH_USE_PYTORCH: '1' }).output).toContain(`from Python PyTorch (${fakePython}: ${system![1]})`);
     const none = configure({ PYTHON: '/bin/false' }, '-DCMAKE_DISABLE_FIND_PACKAGE_Torch=TRUE');
     expect(none.status).not.toBe(0);
     expect(none.output).toMatch(/libtorch was not found\. Searched, in order:/);

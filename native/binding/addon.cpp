@@ -28,11 +28,19 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ComputeThread::instance().num_threads());
 }
 
+// libtorch's inter-op pool (torch-moe runs no inter-op work; doctor reports it).
+Napi::Value GetNumInteropThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_interop_threads());
+}
+
 Napi::Object BuildInfo(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("libtorchVersion", Napi::String::New(env, TORCH_VERSION));
   o.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
   o.Set("cudaKernels", Napi::Boolean::New(env, ops::cuda_kernels_built()));
+  // The C++ ABI the addon was compiled with: a libtorch of the other ABI has none of its symbols.
+  o.Set("cxx11Abi", Napi::Boolean::New(env, _GLIBCXX_USE_CXX11_ABI != 0));
+  o.Set("cudaDevices", Napi::Number::New(env, static_cast<double>(torch::cuda::is_available() ? torch::cuda::device_count() : 0)));
   return o;
 }
 
@@ -44,6 +52,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ModelHandle", ModelHandle::Define(env));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("getNumInteropThreads", Napi::Function::New(env, GetNumInteropThreads));
   exports.Set("buildInfo", BuildInfo(env));
   return exports;
 }

@@ -1,6 +1,8 @@
 # Finds libtorch in one documented order and stops with one message that says how to get it.
 #   1. LIBTORCH: a libtorch folder (or any prefix holding share/cmake/Torch/TorchConfig.cmake)
-#   2. a Python PyTorch install: torch.utils.cmake_prefix_path of $ENV{PYTHON} or python3
+#   2. a Python PyTorch install, when LIBTORCH_USE_PYTORCH=1: torch.utils.cmake_prefix_path of $ENV{PYTHON}
+#      or python3
+# The same order as the run-time loader (lib/loader/libtorch.ts).
 #   3. the system (Debian/Ubuntu: apt-get install libtorch-dev)
 # Sets TORCH_MOE_TORCH_SOURCE to the step that found it, for the build log.
 
@@ -17,7 +19,7 @@ if(DEFINED ENV{LIBTORCH} AND NOT "$ENV{LIBTORCH}" STREQUAL "")
   set(TORCH_MOE_TORCH_SOURCE "LIBTORCH=$ENV{LIBTORCH}")
 endif()
 
-if(NOT Torch_FOUND)
+if(NOT Torch_FOUND AND "$ENV{LIBTORCH_USE_PYTORCH}" STREQUAL "1")
   set(_py "$ENV{PYTHON}")
   if(_py STREQUAL "")
     find_program(_py NAMES python3 python)
@@ -46,11 +48,11 @@ if(NOT Torch_FOUND)
   message(FATAL_ERROR
     "torch-moe: libtorch was not found. Searched, in order:\n"
     "  1. the LIBTORCH environment variable (unset)\n"
-    "  2. a Python PyTorch install (torch.utils.cmake_prefix_path): none with TorchConfig.cmake\n"
+    "  2. a Python PyTorch install, when LIBTORCH_USE_PYTORCH=1 (torch.utils.cmake_prefix_path): none usable\n"
     "  3. the system CMake prefixes (TorchConfig.cmake)\n"
     "Fix one of these ways:\n"
     "  - Debian/Ubuntu: sudo apt-get install libtorch-dev libopenblas0-openmp   (or: npm run setup)\n"
     "  - set LIBTORCH=/path/to/libtorch (an unpacked libtorch archive)\n"
-    "  - pip install torch, then build with PYTHON=/path/to/that/python3\n")
+    "  - pip install torch, then build with LIBTORCH_USE_PYTORCH=1 (and PYTHON=/path/to/that/python3)\n")
 endif()
 message(STATUS "torch-moe: libtorch ${Torch_VERSION} from ${TORCH_MOE_TORCH_SOURCE}")
