@@ -19,6 +19,7 @@ import {
   type TrainOptions,
 } from './options.js';
 import { checkInteger, checkObject, invalidType, withJsStack } from './validate.js';
+import { Predictor, type PredictorOptions } from './predictor.js';
 import { version } from './version.js';
 
 export interface InferenceOptions {
@@ -27,6 +28,17 @@ export interface InferenceOptions {
 }
 
 const MODEL_FORMAT = 'torch-moe';
+
+/** One input's experts, by decreasing gate weight. */
+export interface InputRouting {
+  experts: number[];
+  weights: number[];
+}
+
+export interface PredictionWithRouting {
+  probabilities: Float32Array;  // n · numClasses
+  routing: InputRouting[];      // per input
+}
 
 /** Which addon variant the first model's device option asks for (validated later, by resolveDevice). */
 const deviceWish = (device: unknown): 'cpu' | 'cuda' | 'auto' => (device === 'cpu' || device === 'cuda' ? device : 'auto');
@@ -95,10 +107,33 @@ export abstract class Classifier {
     return withJsStack(() => this.handle.evaluate(d.inputs, d.labels, inferenceBatch(options)));
   }
 
-  /** Class probabilities, `n · numClasses` values, row-major. Inputs: `n · inputSize` float32 values. */
-  async predict(inputs: Float32Array, options: InferenceOptions = {}): Promise<Float32Array> {
+  /**
+   * Class probabilities, `n · numClasses` values, row-major. Inputs: `n · inputSize` float32 values.
+   * With `{ routing: true }` (MoE): also each input's experts and their gate weights, by decreasing weight.
+   */
+  async predict(inputs: Float32Array, options?: InferenceOptions & { routing?: false }): Promise<Float32Array>;
+  async predict(inputs: Float32Array, options: InferenceOptions & { routing: true }): Promise<PredictionWithRouting>;
+  async predict(inputs: Float32Array, options: InferenceOptions & { routing?: boolean } = {}): Promise<Float32Array | PredictionWithRouting> {
     checkInputs('inputs', inputs, this.config.inputSize);
-    return withJsStack(() => this.handle.predict(inputs, inferenceBatch(options)));
+    const { routing, ...rest } = options;
+    if (routing !== undefined && typeof routing !== 'boolean') throw invalidType('options.routing', 'a boolean', routing);
+    if (!routing) return withJsStack(() => this.handle.predict(inputs, inferenceBatch(rest)));
+    if (this.config.kind !== 'moe') throw new TypeError('options.routing needs an MoE model: a dense model has no experts');
+    const p = await withJsStack(() => this.handle.predict(inputs, inferenceBatch(rest), true));
+    const perInput = Array.from({ length: p.routingOffsets.length - 1 }, (_, i) => {
+      const from = p.routingOffsets[i]!, to = p.routingOffsets[i + 1]!;
+      return { experts: Array.from(p.experts.subarray(from, to)), weights: Array.from(p.weights.subarray(from, to)) };
+    });
+    return { probabilities: p.probabilities, routing: perInput };
+  }
+
+  /**
+   * A micro-batching front for services: concurrent single-input `predict` calls are merged into one
+   * native forward pass of up to `maxBatch` inputs, sent at the latest `maxDelayMs` after the first one
+   * waiting. Refused for routings whose result depends on the batch (expert choice, capacityFactor).
+   */
+  createPredictor(options: PredictorOptions = {}): Predictor {
+    return new Predictor(this, options);
   }
 
   /**

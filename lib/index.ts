@@ -2,7 +2,8 @@
 export { MoEClassifier } from './MoEClassifier.js';
 export { DenseClassifier } from './DenseClassifier.js';
 export { loadModel } from './loadModel.js';
-export { Classifier, type InferenceOptions } from './Classifier.js';
+export { Classifier, type InferenceOptions, type InputRouting, type PredictionWithRouting } from './Classifier.js';
+export { Predictor, type PredictorOptions, type SinglePrediction } from './predictor.js';
 export { loadMnist, type LoadMnistOptions } from './data/loadMnist.js';
 export { DataFileError } from './data/idx.js';
 export { ModelFileError } from './checkpoint/safetensors.js';

@@ -85,6 +85,7 @@ export interface NativeModelHandle {
   evaluate(inputs: Float32Array, labels: NativeLabels, batchSize: number): Promise<NativeEvalResult>;
   routingStats(inputs: Float32Array, labels: NativeLabels, batchSize: number): Promise<NativeRoutingStats>;
   predict(inputs: Float32Array, batchSize: number): Promise<Float32Array>;
+  predict(inputs: Float32Array, batchSize: number, withRouting: true): Promise<NativePrediction>;
   getState(): NativeTensor[];
   setState(state: NativeTensor[]): void;
   dispose(): void;
@@ -96,4 +97,12 @@ export interface NativeAddon {
   getNumThreads(): number;
   getNumInteropThreads(): number;
   buildInfo: { libtorchVersion: string; cudaAvailable: boolean; cudaKernels: boolean; cxx11Abi: boolean; cudaDevices: number };
+}
+
+/** predict(..., withRouting): input i's assignments are [routingOffsets[i], routingOffsets[i+1]). */
+export interface NativePrediction {
+  probabilities: Float32Array;
+  routingOffsets: Int32Array;
+  experts: Int32Array;
+  weights: Float32Array;
 }

@@ -219,6 +219,21 @@ Napi::Object to_js(Napi::Env env, const model::RoutingStats& r) {
   return o;
 }
 
+Napi::Object to_js(Napi::Env env, const model::Prediction& p) {
+  auto int32s = [&](const at::Tensor& t) {
+    const at::Tensor c = t.contiguous();
+    Napi::Int32Array a = Napi::Int32Array::New(env, c.numel());
+    if (c.numel()) std::memcpy(a.Data(), c.data_ptr<int32_t>(), c.numel() * sizeof(int32_t));
+    return a;
+  };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("probabilities", float32_from_tensor(env, p.probs));
+  o.Set("routingOffsets", int32s(p.routing_offsets));
+  o.Set("experts", int32s(p.experts));
+  o.Set("weights", float32_from_tensor(env, p.weights));
+  return o;
+}
+
 Napi::Float32Array float32_from_tensor(Napi::Env env, const at::Tensor& t) {
   // Host copy first: a CUDA model's tensors live in device memory.
   const at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();

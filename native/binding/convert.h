@@ -24,6 +24,8 @@ void apply_runtime_options(Napi::Env env, const Napi::Object& obj, model::ModelC
 Napi::Object to_js(Napi::Env env, const model::EpochMetrics& m);
 Napi::Object to_js(Napi::Env env, const model::EvalResult& r);
 Napi::Object to_js(Napi::Env env, const model::RoutingStats& r);
+// { probabilities, routingOffsets: Int32Array, experts: Int32Array, weights: Float32Array }
+Napi::Object to_js(Napi::Env env, const model::Prediction& p);
 Napi::Float32Array float32_from_tensor(Napi::Env env, const at::Tensor& t);
 
 }  // namespace moe::binding

@@ -109,7 +109,7 @@ Napi::Value ModelHandle::inference(const Napi::CallbackInfo& info, int kind) {
   at::Tensor inputs = float_rows_from_js(env, info[0], in, "inputs");
   at::Tensor labels;
   size_t batch_arg = 1;
-  if (k != InferenceKind::kPredict) {
+  if (k != InferenceKind::kPredict && k != InferenceKind::kPredictRouting) {
     labels = labels_from_js(env, info[1], inputs.size(0), "labels");
     batch_arg = 2;
   }
@@ -123,8 +123,10 @@ Napi::Value ModelHandle::Evaluate(const Napi::CallbackInfo& info) {
 Napi::Value ModelHandle::RoutingStats(const Napi::CallbackInfo& info) {
   return inference(info, static_cast<int>(InferenceKind::kRoutingStats));
 }
+// predict(inputs, batchSize, withRouting)
 Napi::Value ModelHandle::Predict(const Napi::CallbackInfo& info) {
-  return inference(info, static_cast<int>(InferenceKind::kPredict));
+  const bool routing = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  return inference(info, static_cast<int>(routing ? InferenceKind::kPredictRouting : InferenceKind::kPredict));
 }
 
 Napi::Value ModelHandle::GetState(const Napi::CallbackInfo& info) {

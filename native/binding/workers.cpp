@@ -114,7 +114,8 @@ class InferenceJob : public Job {
     switch (kind_) {
       case InferenceKind::kEvaluate: eval_ = model::evaluate(m, inputs_, labels_, batch_size_); break;
       case InferenceKind::kRoutingStats: routing_ = model::routing_stats(m, inputs_, labels_, batch_size_); break;
-      case InferenceKind::kPredict: probs_ = model::predict(m, inputs_, batch_size_); break;
+      case InferenceKind::kPredict: prediction_ = model::predict(m, inputs_, batch_size_); break;
+      case InferenceKind::kPredictRouting: prediction_ = model::predict(m, inputs_, batch_size_, true); break;
     }
   }
 
@@ -124,13 +125,15 @@ class InferenceJob : public Job {
     switch (kind_) {
       case InferenceKind::kEvaluate: return to_js(env, eval_);
       case InferenceKind::kRoutingStats: return to_js(env, routing_);
-      default: return float32_from_tensor(env, probs_);
+      case InferenceKind::kPredictRouting: return to_js(env, prediction_);
+      default: return float32_from_tensor(env, prediction_.probs);
     }
   }
 
  private:
   InferenceKind kind_;
-  at::Tensor inputs_, labels_, probs_;
+  at::Tensor inputs_, labels_;
+  model::Prediction prediction_;
   int64_t batch_size_;
   model::EvalResult eval_;
   model::RoutingStats routing_;

@@ -11,7 +11,7 @@
 namespace moe::binding {
 
 // inputs [n,in], labels [n] (may be undefined for predict) -> evaluate / routingStats / predict.
-enum class InferenceKind { kEvaluate, kRoutingStats, kPredict };
+enum class InferenceKind { kEvaluate, kRoutingStats, kPredict, kPredictRouting };
 Napi::Promise start_inference(Napi::Env env, std::shared_ptr<Session> session, InferenceKind kind,
                               at::Tensor inputs, at::Tensor labels, int64_t batch_size);
 

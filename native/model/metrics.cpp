@@ -125,19 +125,40 @@ RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at
   return r;
 }
 
-at::Tensor predict(Classifier& model, const at::Tensor& inputs, int64_t batch_size) {
+Prediction predict(Classifier& model, const at::Tensor& inputs, int64_t batch_size, bool with_routing) {
   check_dataset(model, inputs, at::Tensor());
   TORCH_CHECK_VALUE(batch_size >= 1, "batch size must be >= 1, got ", batch_size);
+  TORCH_CHECK_VALUE(!with_routing || model.config().kind == ModelKind::kMoE, "routing needs an MoE model");
   c10::InferenceMode inference;  // no autograd bookkeeping at all (cheaper than NoGradGuard)
   const int64_t n = inputs.size(0);
   // Filled where the model runs and copied to the host once (no device-to-host sync per batch).
   const auto on_model = at::TensorOptions(at::kFloat).device(model.device());
   at::Tensor probs = at::empty({n, model.config().num_classes}, on_model);
+  std::vector<at::Tensor> tokens, experts, weights;
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor x = inputs.narrow(0, begin, size).to(model.device());
-    probs.narrow(0, begin, size).copy_(at::softmax(model.forward(x).logits, 1));
+    const ForwardResult out = model.forward(x);
+    probs.narrow(0, begin, size).copy_(at::softmax(out.logits, 1));
+    if (!with_routing) return;
+    // Order the batch's assignments by input, then by decreasing weight: sort by weight first, then
+    // stably by input.
+    const RoutingRecord& r = out.routing;
+    const at::Tensor by_weight = std::get<1>(r.weight.sort(/*stable=*/true, 0, /*descending=*/true));
+    const at::Tensor token = r.token.index_select(0, by_weight);
+    const at::Tensor order = by_weight.index_select(0, std::get<1>(token.sort(/*stable=*/true, 0, false)));
+    tokens.push_back(r.token.index_select(0, order) + begin);
+    experts.push_back(r.expert.index_select(0, order));
+    weights.push_back(r.weight.index_select(0, order));
   });
-  return probs.cpu();
+  Prediction p{probs.cpu(), {}, {}, {}};
+  if (with_routing) {
+    const at::Tensor token = at::cat(tokens).cpu();
+    p.experts = at::cat(experts).cpu().to(at::kInt);
+    p.weights = at::cat(weights).cpu().to(at::kFloat);
+    p.routing_offsets = at::zeros({n + 1}, at::kInt);
+    p.routing_offsets.narrow(0, 1, n).copy_(at::bincount(token, {}, n).cumsum(0));
+  }
+  return p;
 }
 
 }  // namespace moe::model

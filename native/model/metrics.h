@@ -38,7 +38,13 @@ struct RoutingStats {
 EvalResult evaluate(Classifier& model, const at::Tensor& inputs, const at::Tensor& labels, int64_t batch_size);
 RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at::Tensor& labels,
                            int64_t batch_size);
-// -> [n,C] class probabilities.
-at::Tensor predict(Classifier& model, const at::Tensor& inputs, int64_t batch_size);
+// Class probabilities and, when asked (MoE only), each input's experts with their gate weights.
+struct Prediction {
+  at::Tensor probs;            // [n,C] float
+  at::Tensor routing_offsets;  // [n+1] int32: input i's assignments are [offsets[i], offsets[i+1])
+  at::Tensor experts;          // [A] int32, per input by decreasing weight
+  at::Tensor weights;          // [A] float
+};
+Prediction predict(Classifier& model, const at::Tensor& inputs, int64_t batch_size, bool with_routing = false);
 
 }  // namespace moe::model

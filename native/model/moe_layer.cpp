@@ -88,6 +88,7 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor
   RoutingRecord& r = out.routing;
   r.token = at::arange(T, gate.idx.options()).unsqueeze(1).expand({T, k}).reshape({-1});
   r.expert = gate.idx.reshape({-1});
+  r.weight = weights.detach().reshape({-1});
   r.load = load;
   r.demand = gate.counts;
   r.dropped = at::zeros({}, gate.idx.options());

@@ -94,6 +94,7 @@ RoutingRecord record_of(const Assignments& a, const at::Tensor& prob_sums) {
   RoutingRecord r;
   const int64_t E = a.offsets.size(0) - 1;
   r.token = a.token;
+  r.weight = a.weight.detach();
   r.load = a.offsets.narrow(0, 1, E) - a.offsets.narrow(0, 0, E);
   r.expert = at::repeat_interleave(at::arange(E, at::kLong), r.load);
   r.demand = a.demand;

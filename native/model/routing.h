@@ -19,6 +19,7 @@ namespace moe::model {
 struct RoutingRecord {
   at::Tensor token;      // [A] int64: the input of each assignment an expert ran
   at::Tensor expert;     // [A] int64: its expert
+  at::Tensor weight;     // [A] float, no grad: the gate weight of that assignment in the MoE output
   at::Tensor load;       // [E] int64: assignments each expert ran
   at::Tensor demand;     // [E] int64: assignments the router asked of each expert, before capacity drops
   at::Tensor dropped;    // [] int64: token choice: assignments dropped; expert choice: inputs no expert took

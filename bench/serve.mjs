@@ -1,0 +1,104 @@
+// Load test of the example service (examples/server/server.mjs) on loopback: N concurrent clients for a
+// fixed time, with one native predict per request and with micro-batching (model.createPredictor), in
+// alternating rounds on the same model. Reports requests/s, p50/p99 latency, errors and the server's
+// event-loop delay (perf_hooks), medians over the rounds; writes bench/results/serve-<machine>-<date>-<commit>.
+// Goals (issue 8): zero errors, p99 event-loop delay < 20 ms, micro-batching >= 3x the requests/s of
+// one native call per request at 64 concurrent clients.
+//
+//   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--model file] [--out bench/results]
+import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { MoEClassifier, buildInfo, loadMnist } from '../dist/lib/index.js';
+import { currentCommit, median, slug } from './common.mjs';
+
+const { values } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '64' },
+    seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+    model: { type: 'string' },
+    threads: { type: 'string' },  // the server's compute threads (default: the machine's cores)
+    out: { type: 'string', default: 'bench/results' },
+  },
+});
+const connections = Number(values.connections), seconds = Number(values.seconds), rounds = Number(values.rounds);
+
+// The reference MoE, briefly trained (what it predicts does not change the cost of predicting).
+let modelFile = values.model;
+if (!modelFile) {
+  modelFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'torch-moe-serve-')), 'moe.safetensors');
+  const m = new MoEClassifier({ device: 'cpu' });
+  await m.train(await loadMnist({ split: 'train', limit: 5000 }), { epochs: 2 });
+  await m.save(modelFile);
+  m.dispose();
+}
+const test = await loadMnist({ split: 'test', limit: 256 });
+const bodies = Array.from({ length: 256 }, (_, i) => JSON.stringify({ pixels: Array.from(test.inputs.subarray(i * 784, (i + 1) * 784)) }));
+
+function startServer(batching) {
+  const args = [path.resolve('examples/server/server.mjs'), '--model', modelFile, '--port', '0', ...(batching ? [] : ['--no-batching']),
+    ...(values.threads ? ['--threads', values.threads] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      const m = /listening on (http:\/\/\S+)/.exec(String(d));
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.on('exit', (code) => reject(new Error(`the server exited with ${code}`)));
+  });
+}
+
+async function measure(batching) {
+  const { child, url } = await startServer(batching);
+  await autocannon({ url: `${url}/predict`, method: 'POST', body: bodies[0], connections, duration: 1 });  // warm-up
+  await fetch(`${url}/stats`);  // (the delay histogram keeps running; the report below is for the whole run)
+  const r = await autocannon({
+    url, connections, duration: seconds,
+    requests: bodies.map((body) => ({ method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body })),
+  });
+  const stats = await (await fetch(`${url}/stats`)).json();
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  child.kill('SIGTERM');
+  const exitCode = await exited;
+  return {
+    requestsPerSecond: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99,
+    errors: r.errors + r.timeouts + r.non2xx, eventLoopDelayP99Ms: stats.eventLoopDelayMs.p99,
+    predictor: stats.predictor, cleanExit: exitCode === 0,
+  };
+}
+
+const runs = { 'per-request': [], 'micro-batching': [] };
+for (let round = 1; round <= rounds; round++) {
+  for (const [mode, batching] of [['per-request', false], ['micro-batching', true]]) {
+    const r = await measure(batching);
+    runs[mode].push(r);
+    console.error(`round ${round} ${mode}: ${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}, event-loop p99 ${r.eventLoopDelayP99Ms.toFixed(1)} ms`);
+  }
+}
+const summary = Object.fromEntries(Object.entries(runs).map(([mode, rs]) => [mode, {
+  requestsPerSecond: median(rs.map((r) => r.requestsPerSecond)), p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)),
+  errors: rs.reduce((a, r) => a + r.errors, 0), eventLoopDelayP99Ms: median(rs.map((r) => r.eventLoopDelayP99Ms)),
+  cleanExits: rs.every((r) => r.cleanExit),
+}]));
+const ratio = summary['micro-batching'].requestsPerSecond / summary['per-request'].requestsPerSecond;
+const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
+  settings: { connections, seconds, rounds, model: 'reference MoE (784-256, 8 experts of 256-128-256, top-2)', body: 'JSON, 784 pixels' }, summary, ratio, runs };
+mkdirSync(values.out, { recursive: true });
+const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
+writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
+const row = (mode) => { const s = summary[mode]; return `| ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
+const md = [
+  `# Service load test: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
+  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback, ${connections} connections for ${seconds} s per run, JSON bodies of 256 MNIST test images; median of ${rounds} rounds, the two modes alternating. Command: \`npm run bench:serve\`.`, '',
+  '| mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+  row('per-request'), row('micro-batching'), '',
+  `Micro-batching serves ${ratio.toFixed(2)}× the requests/s of one native call per request (goal: >= 3×).`, '',
+];
+writeFileSync(`${base}.md`, md.join('\n'));
+console.log(md.join('\n'));

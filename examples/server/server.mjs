@@ -1,0 +1,150 @@
+// A small HTTP service around a saved torch-moe model (node:http, no framework):
+//   POST /predict   a JSON body {"pixels": [inputSize numbers]} or a PNG image (Content-Type: image/png,
+//                   as many pixels as inputSize, e.g. 28x28 for MNIST): class probabilities, the
+//                   prediction and, for an MoE, the experts the input went to with their weights
+//   GET  /healthz   200 while serving, 503 while shutting down
+//   GET  /stats     requests, errors, micro-batching counters, event-loop delay (perf_hooks)
+// The model is loaded once; concurrent requests are merged into batches by model.createPredictor()
+// (--no-batching: one native call per request). SIGTERM/SIGINT: stop accepting, let in-flight requests
+// finish, then dispose the model and exit 0.
+//
+//   node examples/server/server.mjs --model mnist-moe.safetensors [--port 8080] [--no-batching]
+//     [--max-batch 64] [--max-delay-ms 1]
+import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { PNG } from 'pngjs';
+import { loadModel, setNumThreads } from '../../dist/lib/index.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    port: { type: 'string', default: '8080' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'no-batching': { type: 'boolean', default: false },
+    'max-batch': { type: 'string', default: '64' },
+    'max-delay-ms': { type: 'string', default: '1' },
+    threads: { type: 'string' },  // intra-op threads of the compute thread (default: the machine's cores)
+  },
+});
+if (!values.model) {
+  console.error('usage: node examples/server/server.mjs --model <file.safetensors> [--port 8080] [--no-batching]');
+  process.exit(2);
+}
+
+const MAX_BODY = 1 << 20;
+if (values.threads) setNumThreads(Number(values.threads));
+const model = await loadModel(values.model);
+const moe = model.config.kind === 'moe';
+const batching = !values['no-batching'];
+const predictor = batching ? model.createPredictor({ maxBatch: Number(values['max-batch']), maxDelayMs: Number(values['max-delay-ms']), routing: moe }) : undefined;
+const delay = monitorEventLoopDelay({ resolution: 1 });
+delay.enable();
+const counters = { requests: 0, ok: 0, badRequests: 0, errors: 0 };
+let shuttingDown = false;
+
+class BadRequest extends Error {}
+
+/** The request body's pixels: a JSON {"pixels": [...]} or a PNG, as inputSize floats in [0, 1]. */
+function pixelsOf(type, body) {
+  const size = model.config.inputSize;
+  if (type.startsWith('image/png')) {
+    let png;
+    try {
+      png = PNG.sync.read(body);
+    } catch (err) {
+      throw new BadRequest(`not a readable PNG: ${err.message}`);
+    }
+    if (png.width * png.height !== size) throw new BadRequest(`the image has ${png.width}x${png.height} pixels; the model takes ${size}`);
+    const out = new Float32Array(size);
+    // PNG.sync.read gives RGBA: luminance of the colour, scaled to [0, 1]
+    for (let i = 0; i < size; i++) out[i] = (0.299 * png.data[4 * i] + 0.587 * png.data[4 * i + 1] + 0.114 * png.data[4 * i + 2]) / 255;
+    return out;
+  }
+  let json;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new BadRequest('the body is not JSON: send {"pixels": [numbers]} or a PNG with Content-Type image/png');
+  }
+  const pixels = json?.pixels;
+  if (!Array.isArray(pixels)) throw new BadRequest('expected {"pixels": [numbers]}');
+  if (pixels.length !== size) throw new BadRequest(`expected ${size} pixels, got ${pixels.length}`);
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    if (typeof pixels[i] !== 'number' || !Number.isFinite(pixels[i])) throw new BadRequest(`pixels[${i}] is not a finite number: ${JSON.stringify(pixels[i])}`);
+    out[i] = pixels[i];
+  }
+  return out;
+}
+
+async function predict(pixels) {
+  if (predictor) return predictor.predict(pixels);
+  if (!moe) return { probabilities: await model.predict(pixels, { batchSize: 1 }) };
+  const p = await model.predict(pixels, { batchSize: 1, routing: true });
+  return { probabilities: p.probabilities, routing: p.routing[0] };
+}
+
+function send(res, status, value) {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(shuttingDown ? { connection: 'close' } : {}) });
+  res.end(body);
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY) reject(new BadRequest(`the body is larger than ${MAX_BODY} bytes`));
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const server = http.createServer(async (req, res) => {
+  counters.requests++;
+  try {
+    if (req.method === 'GET' && req.url === '/healthz') return send(res, shuttingDown ? 503 : 200, { ok: !shuttingDown, kind: model.config.kind, device: model.device, batching });
+    if (req.method === 'GET' && req.url === '/stats') {
+      const ms = (ns) => ns / 1e6;
+      return send(res, 200, { ...counters, batching, predictor: predictor?.stats ?? null,
+        eventLoopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) } });
+    }
+    if (req.url !== '/predict') return send(res, 404, { error: `no route ${req.method} ${req.url}` });
+    if (req.method !== 'POST') return send(res, 405, { error: 'use POST /predict' });
+    const pixels = pixelsOf(req.headers['content-type'] ?? 'application/json', await readBody(req));
+    const p = await predict(pixels);
+    const probabilities = Array.from(p.probabilities);
+    counters.ok++;
+    return send(res, 200, { prediction: probabilities.indexOf(Math.max(...probabilities)), probabilities, ...(p.routing ? { routing: p.routing } : {}) });
+  } catch (err) {
+    const bad = err instanceof BadRequest || err instanceof RangeError || err instanceof TypeError;
+    if (bad) counters.badRequests++;
+    else counters.errors++;
+    return send(res, bad ? 400 : 500, { error: err.message });
+  }
+});
+
+server.listen(Number(values.port), values.host, () => {
+  const { port } = server.address();
+  console.log(`listening on http://${values.host}:${port} (${model.config.kind} model, ${batching ? 'micro-batching' : 'one native call per request'})`);
+});
+
+async function shutdown(signal) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  console.log(`${signal}: finishing in-flight requests`);
+  server.close(async () => {
+    await predictor?.close();
+    model.dispose();
+    console.log('stopped');
+    process.exit(0);
+  });
+  server.closeIdleConnections();
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,100 @@
+// Micro-batching for services: single-input predict calls from many concurrent requests are merged into
+// one native forward pass and the results split back, so a service gets batch throughput from
+// one-request-at-a-time code. Each input is checked on its own before it joins a batch, so one bad
+// request fails alone.
+import type { Classifier, InputRouting } from './Classifier.js';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, invalidRange, invalidType } from './validate.js';
+
+export interface PredictorOptions {
+  maxBatch?: number;    // inputs per native call, default 64
+  maxDelayMs?: number;  // the longest the first waiting input waits for others, default 1 ms
+  routing?: boolean;    // also return each input's experts and weights (MoE), default false
+}
+
+export interface SinglePrediction {
+  probabilities: Float32Array;  // numClasses values
+  routing?: InputRouting;
+}
+
+interface Waiting {
+  input: Float32Array;
+  resolve: (p: SinglePrediction) => void;
+  reject: (err: unknown) => void;
+}
+
+export class Predictor {
+  private readonly maxBatch: number;
+  private readonly maxDelayMs: number;
+  private readonly routing: boolean;
+  private queue: Waiting[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = new Set<Promise<void>>();
+  private closed = false;
+  /** Native calls made and inputs served: how well requests were merged. */
+  readonly stats = { calls: 0, inputs: 0 };
+
+  constructor(private readonly model: Classifier, options: PredictorOptions = {}) {
+    checkObject('options', options);
+    checkKnownKeys('options', options as Record<string, unknown>, ['maxBatch', 'maxDelayMs', 'routing']);
+    this.maxBatch = checkInteger('options.maxBatch', options.maxBatch ?? 64, 1, 1 << 16);
+    this.maxDelayMs = checkNumber('options.maxDelayMs', options.maxDelayMs ?? 1, 0, true);
+    if (options.routing !== undefined && typeof options.routing !== 'boolean') throw invalidType('options.routing', 'a boolean', options.routing);
+    this.routing = options.routing ?? false;
+    const c = model.config;
+    if (c.kind === 'moe' && (c.routing === 'expert-choice' || (c.capacityFactor ?? null) !== null)) {
+      throw new Error(`micro-batching would change this model's results: with ${c.routing === 'expert-choice' ? "routing 'expert-choice'" : 'a capacityFactor'} an input's routing depends on the other inputs of its batch (docs/routing.md); call predict directly`);
+    }
+    if (this.routing && c.kind !== 'moe') throw new TypeError('options.routing needs an MoE model: a dense model has no experts');
+  }
+
+  /** Class probabilities (and routing) of one input of `inputSize` values. */
+  predict(input: Float32Array): Promise<SinglePrediction> {
+    if (this.closed) return Promise.reject(new Error('the predictor is closed'));
+    const size = this.model.config.inputSize;
+    if (!(input instanceof Float32Array)) return Promise.reject(invalidType('input', 'a Float32Array', input));
+    if (input.length !== size) return Promise.reject(invalidRange('input.length', `inputSize (${size})`, input.length));
+    for (let i = 0; i < size; i++) {
+      if (!Number.isFinite(input[i])) return Promise.reject(invalidRange(`input[${i}]`, 'a finite number', input[i]));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      if (this.queue.length >= this.maxBatch) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.maxDelayMs);
+    });
+  }
+
+  /** Serves what is waiting, waits for it, then refuses new calls. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.queue.length > 0) this.flush();
+    await Promise.all(this.inFlight);
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue.splice(0, this.maxBatch);
+    if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), 0);
+    if (batch.length === 0) return;
+    const size = this.model.config.inputSize, classes = this.model.config.numClasses;
+    const inputs = new Float32Array(batch.length * size);
+    batch.forEach((w, i) => inputs.set(w.input, i * size));
+    this.stats.calls += 1;
+    this.stats.inputs += batch.length;
+    const done = (async () => {
+      try {
+        if (this.routing) {
+          const p = await this.model.predict(inputs, { batchSize: batch.length, routing: true });
+          batch.forEach((w, i) => w.resolve({ probabilities: p.probabilities.slice(i * classes, (i + 1) * classes), routing: p.routing[i] }));
+        } else {
+          const p = await this.model.predict(inputs, { batchSize: batch.length });
+          batch.forEach((w, i) => w.resolve({ probabilities: p.slice(i * classes, (i + 1) * classes) }));
+        }
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    })();
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+  }
+}
