@@ -94,7 +94,7 @@ writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const row = (mode) => { const s = summary[mode]; return `| ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
 const md = [
   `# Service load test: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback, ${connections} connections for ${seconds} s per run, JSON bodies of 256 MNIST test images; median of ${rounds} rounds, the two modes alternating. Command: \`npm run bench:serve\`.`, '',
+  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback, ${connections} connections for ${seconds} s per run, JSON bodies of 256 MNIST test images; median of ${rounds} rounds, the two modes alternating. Server compute threads: ${values.threads ?? 'default (the machine\'s cores)'}. Command: \`npm run bench:serve${values.threads ? ` -- --threads ${values.threads}` : ''}\`.`, '',
   '| mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
   '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
   row('per-request'), row('micro-batching'), '',
