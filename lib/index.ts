@@ -4,7 +4,7 @@ export { DenseClassifier } from './DenseClassifier.js';
 export { loadModel } from './loadModel.js';
 export { Classifier, type InferenceOptions, type InputRouting, type PredictionWithRouting } from './Classifier.js';
 export { Predictor, type PredictorOptions, type SinglePrediction } from './predictor.js';
-export { loadMnist, type LoadMnistOptions } from './data/loadMnist.js';
+export { loadMnist, CLASS_NAMES, DATASETS, type LoadMnistOptions } from './data/loadMnist.js';
 export { DataFileError } from './data/idx.js';
 export { ModelFileError } from './checkpoint/safetensors.js';
 export { NativeLoadError } from './native.js';

@@ -10,10 +10,12 @@ export function formatHistoryLine(m: EpochMetrics, epochs: number): string {
 
 /** The class × expert table: for each class its primary and secondary expert with their shares. */
 export function formatRoutingTable(stats: RoutingStats, classNames?: string[]): string {
-  const lines = ['class  primary expert (share)  secondary expert (share)'];
+  const names = stats.primary.map((_, c) => classNames?.[c] ?? String(c));
+  const width = Math.max(5, ...names.map((n) => n.length));
+  const lines = [`${'class'.padEnd(width)}  primary expert (share)  secondary expert (share)`];
   stats.primary.forEach((p, c) => {
     const s = stats.secondary[c]!;
-    const name = (classNames?.[c] ?? String(c)).padEnd(5);
+    const name = names[c]!.padEnd(width);
     lines.push(`${name}  E${p.expert} (${pct(p.share).padStart(6)})          E${s.expert} (${pct(s.share).padStart(6)})`);
   });
   lines.push(`expert load: ${stats.expertLoad.map((l, e) => `E${e} ${pct(l)}`).join('  ')}`);

@@ -62,3 +62,20 @@ describe('loadMnist', () => {
     await expect(loadMnist({ limit: 0 })).rejects.toThrow(/options.limit/);
   });
 });
+
+describe('Fashion-MNIST', () => {
+  it('splits the fashion-mnist package 60,000 / 10,000, classes interleaved, pixels as stored', async () => {
+    const [train, test] = await Promise.all([loadMnist({ dataset: 'fashion-mnist' }), loadMnist({ dataset: 'fashion-mnist', split: 'test' })]);
+    expect([train.count, test.count]).toEqual([60000, 10000]);
+    expect(Array.from(train.labels.subarray(0, 12))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+    // Against the package's own JSON, read independently: test image 13 is class 3's image 6001
+    // (the first 6,000 of each class train).
+    const require = createRequire(import.meta.url);
+    const raw = (JSON.parse(await readFile(require.resolve('fashion-mnist/src/clothes/3.json'), 'utf8')) as { data: number[][] }).data;
+    expect(Array.from(test.inputs.subarray(13 * 784, 14 * 784), (v) => Math.round(v * 255))).toEqual(raw[6001]);
+    expect(test.labels[13]).toBe(3);
+    const limited = await loadMnist({ dataset: 'fashion-mnist', split: 'test', limit: 25 });
+    expect(limited.count).toBe(25);
+    await expect(loadMnist({ dataset: 'kmnist' as never })).rejects.toThrow(/options\.dataset.*'mnist', 'fashion-mnist'|'mnist', 'fashion-mnist' for options\.dataset/);
+  }, 60_000);
+});

@@ -17,7 +17,7 @@ export class ModelFileError extends Error {
   }
 }
 
-const MAX_HEADER = 100 * 1024 * 1024;  // the safetensors limit: refuse absurd headers before parsing
+export const MAX_HEADER = 100 * 1024 * 1024;  // the safetensors limit: refuse absurd headers before parsing
 
 function checksum(tensors: NamedTensor[]): string {
   const hash = createHash('sha256');
