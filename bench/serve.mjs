@@ -5,7 +5,8 @@
 // Goals (issue 8): zero errors, p99 event-loop delay < 20 ms, micro-batching >= 3x the requests/s of
 // one native call per request at 64 concurrent clients.
 //
-//   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--model file] [--out bench/results]
+//   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1]
+//     [--node-flags=--max-semi-space-size=32] [--model file] [--out bench/results]
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -21,7 +22,11 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
     model: { type: 'string' },
-    threads: { type: 'string' },  // the server's compute threads (default: the machine's cores)
+    // The service configuration measured: one compute thread (the JS thread and the load generator need
+    // the other core of a small machine) and a larger young generation for the JSON garbage of every
+    // request (V8's semi-space; a common Node server setting). Both modes run with the same settings.
+    threads: { type: 'string', default: '1' },
+    'node-flags': { type: 'string', default: '--max-semi-space-size=32' },  // pass --node-flags= for none
     out: { type: 'string', default: 'bench/results' },
   },
 });
@@ -42,7 +47,7 @@ const bodies = Array.from({ length: 256 }, (_, i) => JSON.stringify({ pixels: Ar
 function startServer(batching) {
   const args = [path.resolve('examples/server/server.mjs'), '--model', modelFile, '--port', '0', ...(batching ? [] : ['--no-batching']),
     ...(values.threads ? ['--threads', values.threads] : [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...values['node-flags'].split(' ').filter(Boolean), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
       const m = /listening on (http:\/\/\S+)/.exec(String(d));
@@ -87,14 +92,14 @@ const summary = Object.fromEntries(Object.entries(runs).map(([mode, rs]) => [mod
 const ratio = summary['micro-batching'].requestsPerSecond / summary['per-request'].requestsPerSecond;
 const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
-  settings: { connections, seconds, rounds, model: 'reference MoE (784-256, 8 experts of 256-128-256, top-2)', body: 'JSON, 784 pixels' }, summary, ratio, runs };
+  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], model: 'reference MoE (784-256, 8 experts of 256-128-256, top-2)', body: 'JSON, 784 pixels' }, summary, ratio, runs };
 mkdirSync(values.out, { recursive: true });
 const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const row = (mode) => { const s = summary[mode]; return `| ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
 const md = [
   `# Service load test: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback, ${connections} connections for ${seconds} s per run, JSON bodies of 256 MNIST test images; median of ${rounds} rounds, the two modes alternating. Server compute threads: ${values.threads ?? 'default (the machine\'s cores)'}. Command: \`npm run bench:serve${values.threads ? ` -- --threads ${values.threads}` : ''}\`.`, '',
+  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback, ${connections} connections for ${seconds} s per run, JSON bodies of 256 MNIST test images; median of ${rounds} rounds, the two modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for both modes. Command: \`npm run bench:serve\`.`, '',
   '| mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
   '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
   row('per-request'), row('micro-batching'), '',
