@@ -9,14 +9,13 @@
 //      whatever the loader path holds, then load the addon.
 // Any failure is a NativeLoadError whose message lists each step, the loader's error and the fixes.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { neededLibraries, soname } from './loader/elf.js';
 import { classifyLoaderError, explain, NativeLoadError } from './loader/explain.js';
 import { findLibtorch, majorMinor, type Libtorch, type LibtorchSearch } from './loader/libtorch.js';
+import { librariesToPreload, preload } from './loader/preload.js';
 import type { NativeAddon } from './nativeTypes.js';
 
 export { NativeLoadError } from './loader/explain.js';
@@ -56,7 +55,6 @@ export interface LoadReport {
 
 const PREBUILD_NAME = 'torch-moe.node', META_NAME = 'torch-moe.meta.json';
 const platformDir = `${process.platform}-${process.arch}`;
-const isTorchLibrary = (name: string) => /^lib(torch|c10)/.test(name);
 const flavourFamily = (f: string) => (f.startsWith('cuda') ? f.split('.')[0]! : f);  // "cuda-13" / "cpu"
 
 function readMeta(dir: string): PrebuildMeta | undefined {
@@ -74,46 +72,6 @@ export function prebuildMismatch(meta: PrebuildMeta, found: Libtorch): string {
     return `the prebuild was built for libtorch ${meta.libtorch} (${meta.flavour}) but the libtorch found is ${found.flavour}`;
   }
   return '';
-}
-
-/**
- * For each libtorch soname the addon links, a file of the libtorch folder that answers to it (its own
- * DT_SONAME), in link order reversed so dependencies come first. Throws naming a soname the folder lacks.
- */
-function librariesToPreload(addon: string, found: Libtorch): string[] {
-  const wanted = neededLibraries(addon).filter(isTorchLibrary);
-  const files = readdirSync(found.libDir).filter((f) => isTorchLibrary(f) && /\.so(\.|$)/.test(f));
-  const bySoname = new Map<string, string>();
-  for (const f of files) {
-    if (wanted.includes(f)) bySoname.set(f, path.join(found.libDir, f));  // the usual case: a file named as the soname
-  }
-  for (const name of wanted.filter((w) => !bySoname.has(w))) {
-    const match = files.find((f) => {
-      try {
-        return soname(path.join(found.libDir, f)) === name;
-      } catch {
-        return false;
-      }
-    });
-    if (!match) {
-      const has = files.filter((f) => f.startsWith(name.split('.so')[0]!)).join(', ') || 'none of that name';
-      throw new Error(`the addon links ${name}, which ${found.libDir} does not have (it has: ${has})`);
-    }
-    bySoname.set(name, path.join(found.libDir, match));
-  }
-  // libc10 before libtorch_cpu before libtorch: the order the libraries depend on each other.
-  const rank = (s: string) => (s.startsWith('libc10') ? 0 : s.startsWith('libtorch_cpu') ? 1 : 2);
-  return [...bySoname.entries()].sort((a, b) => rank(a[0]) - rank(b[0])).map(([, f]) => f);
-}
-
-/** dlopen with RTLD_GLOBAL. Node reports "did not self-register" for a plain library; it stays loaded. */
-function preload(file: string): void {
-  const flags = os.constants.dlopen.RTLD_NOW | os.constants.dlopen.RTLD_GLOBAL;
-  try {
-    process.dlopen({ exports: {} } as NodeJS.Module, file, flags);
-  } catch (err) {
-    if (!/did not self-register/.test((err as Error).message)) throw err;
-  }
 }
 
 /**
@@ -195,7 +153,7 @@ export function native(preference: 'cpu' | 'cuda' | 'auto' = 'auto'): NativeAddo
     throw new NativeLoadError(explain(mismatch, 'libtorch-mismatch', details, packageRoot, expected), 'libtorch-mismatch');
   }
   try {
-    report.preloaded = librariesToPreload(choice.path, found);
+    report.preloaded = librariesToPreload(choice.path, found.libDir);
     for (const file of report.preloaded) preload(file);
   } catch (err) {
     throw new NativeLoadError(explain((err as Error).message, 'libtorch-mismatch', details, packageRoot), 'libtorch-mismatch', { cause: err });
