@@ -11,6 +11,15 @@ export { NativeLoadError } from './native.js';
 export { backend, type Backend, type BlasInfo } from './backend.js';
 export { doctor, type DoctorReport } from './doctor.js';
 export { setNumThreads, getNumThreads, buildInfo } from './threads.js';
+export {
+  initDistributed,
+  destroyDistributed,
+  distributedInfo,
+  DISTRIBUTED_BACKENDS,
+  type DistributedOptions,
+  type DistributedInfo,
+  type DistributedBackend,
+} from './distributed.js';
 export { formatRoutingTable, formatHistoryLine } from './report.js';
 export type { Dataset } from './dataset.js';
 export type {

@@ -77,7 +77,7 @@ export interface NativeModelHandle {
   train(
     inputs: Float32Array,
     labels: NativeLabels,
-    options: { epochs: number; batchSize: number; learningRate: number; cudaGraph: boolean },
+    options: { epochs: number; batchSize: number; learningRate: number; cudaGraph: boolean; distributed: boolean },
     onEpoch?: (m: NativeEpochMetrics) => void,
     stopped?: boolean,  // already aborted: queue it stopped, so no step runs
   ): Promise<NativeTrainResult>;
@@ -97,6 +97,9 @@ export interface NativeAddon {
   getNumThreads(): number;
   getNumInteropThreads(): number;
   buildInfo: { libtorchVersion: string; cudaAvailable: boolean; cudaKernels: boolean; cxx11Abi: boolean; cudaDevices: number };
+  distributedBuilt: boolean;
+  initDistributed(options: { masterAddr: string; masterPort: number; rank: number; worldSize: number; timeoutMs: number; backend: 'gloo' }): Promise<void>;
+  destroyDistributed(): void;
 }
 
 /** predict(..., withRouting): input i's assignments are [routingOffsets[i], routingOffsets[i+1]). */

@@ -197,6 +197,13 @@ export interface TrainOptions {
   learningRate?: number;  // default 1e-3 (Adam)
   /** CUDA only: capture the full-batch training step once as a CUDA graph and replay it. Default true. */
   cudaGraph?: boolean;
+  /**
+   * Data parallel over the group this process joined with initDistributed(): every rank passes the same
+   * dataset and options; each takes its share of every global batch of batchSize inputs and the
+   * gradients are summed over the ranks, so a step equals one single-process step on the global batch.
+   * History metrics cover all ranks. CPU models only (Gloo). Default false.
+   */
+  distributed?: boolean;
   onEpochEnd?: (metrics: EpochMetrics) => void;
   signal?: AbortSignal;
 }
@@ -206,13 +213,15 @@ export interface ResolvedTrainOptions {
   batchSize: number;
   learningRate: number;
   cudaGraph: boolean;
+  distributed: boolean;
 }
 
 export function resolveTrainOptions(options: unknown): ResolvedTrainOptions & Pick<TrainOptions, 'onEpochEnd' | 'signal'> {
   const o = options ?? {};
   checkObject('options', o);
-  checkKnownKeys('options', o, ['epochs', 'batchSize', 'learningRate', 'cudaGraph', 'onEpochEnd', 'signal']);
+  checkKnownKeys('options', o, ['epochs', 'batchSize', 'learningRate', 'cudaGraph', 'distributed', 'onEpochEnd', 'signal']);
   if (o.cudaGraph !== undefined && typeof o.cudaGraph !== 'boolean') throw invalidType('options.cudaGraph', 'a boolean', o.cudaGraph);
+  if (o.distributed !== undefined && typeof o.distributed !== 'boolean') throw invalidType('options.distributed', 'a boolean', o.distributed);
   if (o.onEpochEnd !== undefined && typeof o.onEpochEnd !== 'function') {
     throw invalidType('options.onEpochEnd', 'a function', o.onEpochEnd);
   }
@@ -222,6 +231,7 @@ export function resolveTrainOptions(options: unknown): ResolvedTrainOptions & Pi
     batchSize: checkInteger('options.batchSize', o.batchSize ?? 64, 1, 1 << 24),
     learningRate: checkNumber('options.learningRate', o.learningRate ?? 1e-3, 0, false),
     cudaGraph: (o.cudaGraph as boolean | undefined) ?? true,
+    distributed: (o.distributed as boolean | undefined) ?? false,
     onEpochEnd: o.onEpochEnd as TrainOptions['onEpochEnd'],
     signal: o.signal as AbortSignal | undefined,
   };

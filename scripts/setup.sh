@@ -5,7 +5,7 @@
 # On Debian/Ubuntu it uses apt-get as root or through sudo; elsewhere it prints what to install.
 set -euo pipefail
 
-packages=(libtorch-dev libopenblas0-openmp cmake g++ ninja-build)
+packages=(libtorch-dev libgloo-dev libopenblas0-openmp cmake g++ ninja-build)
 [[ "${1:-}" == "--dev" ]] && packages+=(python3-torch)
 
 if [[ -n "${LIBTORCH:-}" ]]; then

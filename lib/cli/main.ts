@@ -7,6 +7,7 @@ import { Classifier } from '../Classifier.js';
 import { DenseClassifier } from '../DenseClassifier.js';
 import { MoEClassifier } from '../MoEClassifier.js';
 import { CLASS_NAMES, loadMnist, type LoadMnistOptions } from '../data/loadMnist.js';
+import { destroyDistributed, envInteger, initDistributed, type DistributedInfo } from '../distributed.js';
 import { doctor, formatDoctor } from '../doctor.js';
 import { runReferenceExperiment, referenceSettings } from '../experiment.js';
 import { loadModel } from '../loadModel.js';
@@ -17,6 +18,7 @@ import { buildFromSource } from '../sourceBuild.js';
 import { buildInfo, getNumThreads, setNumThreads } from '../threads.js';
 import { version } from '../version.js';
 import { device, integer, moeOptions, number, oneOf, routing, type ModelFlags } from './flags.js';
+import { launch } from './launch.js';
 import { readPixels } from './pixels.js';
 import { printReference } from './reference.js';
 import { progress } from './progress.js';
@@ -31,15 +33,27 @@ function dataSource(data: string): { options: LoadMnistOptions; classNames: stri
 }
 
 /** Ctrl+C: the first aborts `controller` (training stops at the next batch); a second exits at once. */
-function onInterrupt(controller: AbortController): () => void {
+function onInterrupt(controller: AbortController, quiet = false): () => void {
   let count = 0;
   const handler = () => {
     if (++count > 1) process.exit(130);
-    process.stderr.write('\ninterrupted: stopping at the next batch (Ctrl+C again to quit now)\n');
+    if (!quiet) process.stderr.write('\ninterrupted: stopping at the next batch (Ctrl+C again to quit now)\n');
     controller.abort();
   };
   process.on('SIGINT', handler);
   return () => process.off('SIGINT', handler);
+}
+
+/** Joins the job's group; a rank whose launcher dies stops too (its peers would fail anyway). */
+async function joinGroup(o: { masterAddr?: string; masterPort?: number; timeoutMs?: number }): Promise<DistributedInfo> {
+  if (process.send) {
+    process.channel?.unref();
+    process.on('disconnect', () => {
+      process.stderr.write(`torch-moe (rank ${process.env.RANK}): the launcher has gone; stopping\n`);
+      process.exit(1);
+    });
+  }
+  return initDistributed({ masterAddr: o.masterAddr, masterPort: o.masterPort, timeoutMs: o.timeoutMs });
 }
 
 const threadsOption = () => new Option('--threads <n>', 'intra-op threads of the compute thread (default: the machine\'s cores)').argParser(integer('--threads'));
@@ -79,21 +93,44 @@ program.command('train')
   .option('--out <file>', 'save the trained model here (.safetensors); also when interrupted')
   .option('--plot <file>', 'draw loss, accuracy and per-expert load per epoch (.svg or .png)')
   .option('--json', 'print the results as JSON on stdout', false)
-  .action(async (o: ModelFlags & Record<string, unknown> & { model: 'moe' | 'dense'; data: string; limit?: number; epochs: number; batchSize: number; lr: number; out?: string; plot?: string; json: boolean; threads?: number }) => {
+  .option('--nproc-per-node <n>', 'data-parallel training: start n ranks on this machine (Gloo over loopback/TCP)', integer('--nproc-per-node'), 1)
+  .option('--nnodes <n>', 'machines taking part; run the same command on each with its --node-rank', integer('--nnodes'), 1)
+  .option('--node-rank <n>', 'this machine\'s index among --nnodes', integer('--node-rank'), 0)
+  .option('--master-addr <host>', 'address of the machine with node rank 0 (default 127.0.0.1, or MASTER_ADDR)')
+  .option('--master-port <port>', 'port on the master for the rendezvous (default: a free one on one machine, or MASTER_PORT)', integer('--master-port'))
+  .option('--dist-timeout <ms>', 'how long a rank waits for the others before failing (default 120000)', integer('--dist-timeout'))
+  .action(async (o: ModelFlags & Record<string, unknown> & { model: 'moe' | 'dense'; data: string; limit?: number; epochs: number; batchSize: number; lr: number; out?: string; plot?: string; json: boolean; threads?: number; nprocPerNode: number; nnodes: number; nodeRank: number; masterAddr?: string; masterPort?: number; distTimeout?: number }) => {
+    if ((o.nprocPerNode > 1 || o.nnodes > 1) && !process.env.TORCH_MOE_LAUNCHED) {
+      process.exitCode = await launch({ nprocPerNode: o.nprocPerNode, nnodes: o.nnodes, nodeRank: o.nodeRank, masterAddr: o.masterAddr ?? process.env.MASTER_ADDR ?? '127.0.0.1',
+        masterPort: o.masterPort ?? envInteger(process.env, 'MASTER_PORT', 1, 65535), threads: o.threads }, process.argv[1]!, process.argv.slice(2));
+      return;
+    }
     applyThreads(o.threads);
+    // A rank of a distributed job: started by the launcher above, or by torchrun-style tools (WORLD_SIZE > 1).
+    const dist: DistributedInfo | undefined = Number(process.env.WORLD_SIZE ?? 1) > 1
+      ? await joinGroup({ masterAddr: o.masterAddr, masterPort: o.masterPort, timeoutMs: o.distTimeout })
+      : undefined;
+    const main = dist?.isMain ?? true;
     const { options: source, classNames } = dataSource(o.data);
     const train = await loadMnist({ ...source, split: 'train', limit: o.limit });
     const inputSize = train.inputs.length / train.count;
     const model: Classifier = o.model === 'moe'
       ? new MoEClassifier(moeOptions(o, inputSize, 10))
       : new DenseClassifier({ inputSize, numClasses: 10, hiddenSize: o.hidden, expertHiddenSize: o.expertHidden, seed: o.seed, device: o.device });
-    process.stderr.write(`training a ${o.model} model on ${model.device}, ${train.count} images of ${o.data}, ${o.epochs} epochs\n`);
+    const parallel = dist ? `, data parallel over ${dist.worldSize} ranks` : '';
+    if (main) process.stderr.write(`training a ${o.model} model on ${model.device}, ${train.count} images of ${o.data}, ${o.epochs} epochs${parallel}\n`);
     const controller = new AbortController();
-    const release = onInterrupt(controller);
-    const bar = progress(o.epochs, '');
-    const history = await model.train(train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, signal: controller.signal, onEpochEnd: (m) => bar.epoch(m) });
+    const release = onInterrupt(controller, !main);
+    const bar = main ? progress(o.epochs, '') : { epoch: () => {}, done: () => {} };
+    const history = await model.train(train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, signal: controller.signal, distributed: dist !== undefined, onEpochEnd: (m) => bar.epoch(m) });
     bar.done();
     release();
+    if (dist) destroyDistributed();
+    if (!main) {  // rank 0 reports, tests and saves: the weights are the same on every rank
+      model.dispose();
+      process.exitCode = history.stopped ? 130 : 0;
+      return;
+    }
     if (o.out) await model.save(o.out);
     if (o.plot) await writeChart(trainingCurves(history.epochs, `Training: ${o.model} on ${o.data}`), o.plot);
     const test = history.stopped ? undefined : await model.evaluate(await loadMnist({ ...source, split: 'test' }));
@@ -218,6 +255,7 @@ program.command('build')
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`torch-moe: ${err instanceof Error ? err.message : String(err)}\n`);
+  const who = Number(process.env.WORLD_SIZE ?? 1) > 1 ? `torch-moe (rank ${process.env.RANK})` : 'torch-moe';
+  process.stderr.write(`${who}: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
 });

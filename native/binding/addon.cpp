@@ -7,6 +7,7 @@
 
 #include "../ops/cuda_support.h"
 #include "compute_thread.h"
+#include "distributed.h"
 #include "errors.h"
 #include "model_handle.h"
 
@@ -54,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("getNumInteropThreads", Napi::Function::New(env, GetNumInteropThreads));
   exports.Set("buildInfo", BuildInfo(env));
+  register_distributed(env, exports);
   return exports;
 }
 

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "../dist/group.h"
+
 #include "errors.h"
 
 namespace moe::binding {
@@ -177,6 +179,16 @@ model::TrainConfig train_config_from_js(Napi::Env env, const Napi::Object& o) {
   c.epochs = int_field(env, o, "epochs", c.epochs);
   c.batch_size = int_field(env, o, "batchSize", c.batch_size);
   c.learning_rate = number_field(env, o, "learningRate", c.learning_rate);
+  if (o.Has("distributed") && !o.Get("distributed").IsUndefined()) {
+    if (!o.Get("distributed").IsBoolean()) throw_js(env, ErrorKind::kTypeError, "Expected a boolean for distributed");
+    if (o.Get("distributed").As<Napi::Boolean>().Value()) {
+      c.group = dist::default_group();
+      if (!c.group) {
+        throw_js(env, ErrorKind::kError, "distributed training needs this process to join a group first: call "
+                 "initDistributed() (or launch with npx torch-moe train --nproc-per-node N)");
+      }
+    }
+  }
   return c;
 }
 

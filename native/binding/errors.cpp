@@ -4,6 +4,8 @@
 
 #include <new>
 
+#include "../dist/group.h"
+
 namespace moe::binding {
 
 NativeError capture_current_exception() {
@@ -17,6 +19,8 @@ NativeError capture_current_exception() {
     return {ErrorKind::kRangeError, e.what_without_backtrace(), ""};
   } catch (const c10::Error& e) {
     return {ErrorKind::kError, e.what_without_backtrace(), ""};
+  } catch (const dist::DistributedError& e) {
+    return {ErrorKind::kError, e.what(), "ERR_TORCH_MOE_DISTRIBUTED"};
   } catch (const std::bad_alloc&) {
     return {ErrorKind::kError, "out of memory", "ERR_TORCH_MOE_OOM"};
   } catch (const std::exception& e) {

@@ -3,10 +3,15 @@
 namespace moe::model {
 
 at::Tensor load_balancing_loss(const at::Tensor& counts, const at::Tensor& prob_sums, int64_t num_tokens) {
+  return load_balancing_loss(counts, prob_sums, num_tokens, num_tokens);
+}
+
+at::Tensor load_balancing_loss(const at::Tensor& counts, const at::Tensor& prob_sums, int64_t count_tokens,
+                               int64_t prob_tokens) {
   const int64_t E = prob_sums.size(0);
-  if (num_tokens == 0) return at::zeros({}, prob_sums.options());
-  const at::Tensor f = counts.to(prob_sums.scalar_type()) / static_cast<double>(num_tokens);
-  return at::dot(f, prob_sums) * (static_cast<double>(E) / static_cast<double>(num_tokens));
+  if (count_tokens == 0 || prob_tokens == 0) return at::zeros({}, prob_sums.options());
+  const at::Tensor f = counts.to(prob_sums.scalar_type()) / static_cast<double>(count_tokens);
+  return at::dot(f, prob_sums) * (static_cast<double>(E) / static_cast<double>(prob_tokens));
 }
 
 }  // namespace moe::model

@@ -9,6 +9,12 @@ namespace moe::model {
 // counts [E] int64, prob_sums [E] float, num_tokens T -> scalar.
 at::Tensor load_balancing_loss(const at::Tensor& counts, const at::Tensor& prob_sums, int64_t num_tokens);
 
+// Data parallel: f_i from the counts of the global batch (count_tokens inputs), P_i from this rank's
+// prob_sums (prob_tokens inputs). With each rank's loss weighted by its share of the global batch, the
+// ranks' gradients sum to those of the global batch's loss.
+at::Tensor load_balancing_loss(const at::Tensor& counts, const at::Tensor& prob_sums, int64_t count_tokens,
+                               int64_t prob_tokens);
+
 }  // namespace moe::model
 
 namespace moe::model {

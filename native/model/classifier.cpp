@@ -54,6 +54,7 @@ class MoEClassifierModel : public Classifier {
   }
 
   void after_step(const ForwardResult& out) override { moe_->balance(out.routing.demand); }
+  void set_process_group(std::shared_ptr<dist::Group> group) override { moe_->set_group(std::move(group)); }
 
   ParamCount param_count() const override {
     ParamCount pc;

@@ -9,6 +9,7 @@
 
 #include <torch/nn/module.h>
 
+#include "../dist/group.h"
 #include "config.h"
 #include "routing.h"
 
@@ -39,6 +40,8 @@ class Classifier : public torch::nn::Module {
   void load_state(const NamedTensors& state);
   // Called by the training loop after each optimiser step with that step's forward (bias balancing).
   virtual void after_step(const ForwardResult&) {}
+  // Data-parallel training: the group whose global batch the balancing statistics cover (nullptr: none).
+  virtual void set_process_group(std::shared_ptr<dist::Group>) {}
   const ModelConfig& config() const { return config_; }
   at::Device device() const;  // where the parameters live
 

@@ -1,7 +1,12 @@
 // Plain configuration structs, filled by binding/ (validated in lib/ first) and re-checked by the model.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
+
+namespace moe::dist {
+class Group;
+}
 
 namespace moe::model {
 
@@ -44,6 +49,9 @@ struct TrainConfig {
   double learning_rate = 1e-3;
   uint64_t shuffle_seed = 0;  // the model's seed plus the number of train calls so far
   bool cuda_graph = true;     // CUDA only: capture the full-batch step once and replay it
+  // Data parallel (nullptr: one process): each rank trains on its share of every global batch of
+  // batch_size inputs and the gradients are summed over the group's ranks (model/train_loop.h).
+  std::shared_ptr<dist::Group> group;
 };
 
 // True when the MoE layer runs the reference routing (fused softmax top-k gate, dropless, no extras):

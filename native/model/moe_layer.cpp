@@ -84,13 +84,14 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor
                                               : ops::expert_ffn(rows, plan.offsets, w1, b1, w2, b2);
   MoELayerOutput out;
   out.y = ops::combine_tokens(expert_out, weights, plan);
-  out.aux_loss = load_balancing_loss(gate.counts, gate.prob_sums, T);
+  at::Tensor demand;
+  out.aux_loss = balancing_loss(gate.counts, gate.prob_sums, T, &demand);
   RoutingRecord& r = out.routing;
   r.token = at::arange(T, gate.idx.options()).unsqueeze(1).expand({T, k}).reshape({-1});
   r.expert = gate.idx.reshape({-1});
   r.weight = weights.detach().reshape({-1});
   r.load = load;
-  r.demand = gate.counts;
+  r.demand = demand;
   r.dropped = at::zeros({}, gate.idx.options());
   r.prob_sums = gate.prob_sums.detach();
   return out;
@@ -138,8 +139,10 @@ MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
       const Assignments a = assign_choices(choice.idx, choice.weights, E, capacity(T));
       out.y = run_assignments(x, a, w1, b1, w2, b2);
       const at::Tensor prob_sums = normalised.sum(0);
-      out.aux_loss = load_balancing_loss(a.demand, prob_sums, T);
+      at::Tensor demand;
+      out.aux_loss = balancing_loss(a.demand, prob_sums, T, &demand);
       out.routing = record_of(a, prob_sums);
+      out.routing.demand = demand;
     }
   }
   if (shared_w1.defined()) {
@@ -147,6 +150,20 @@ MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
     out.y = out.y + at::addmm(shared_b2.sum(0), h, shared_w2.t());
   }
   return out;
+}
+
+at::Tensor MoELayer::balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T,
+                                    at::Tensor* global_demand) {
+  if (!group_) {
+    *global_demand = demand;
+    return load_balancing_loss(demand, prob_sums, T);
+  }
+  // One small collective per forward: the counts and the number of inputs, summed over the ranks.
+  at::Tensor both = at::cat({demand.to(at::kLong).cpu(), at::full({1}, T, at::kLong)});
+  group_->all_reduce_sum(both, "expert counts of the global batch");
+  const int64_t E = demand.size(0);
+  *global_demand = both.narrow(0, 0, E).to(demand.device());
+  return load_balancing_loss(*global_demand, prob_sums, both[E].item<int64_t>(), T);
 }
 
 void MoELayer::balance(const at::Tensor& demand) {

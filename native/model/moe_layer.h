@@ -5,6 +5,9 @@
 #pragma once
 #include <torch/nn/module.h>
 
+#include <memory>
+
+#include "../dist/group.h"
 #include "config.h"
 #include "routing.h"
 
@@ -45,12 +48,21 @@ class MoELayer : public torch::nn::Module {
   // input and Gaussian noise on the logits (both off in eval mode). Needs a gate.
   at::Tensor gate_logits(const at::Tensor& x);
 
+  // Data-parallel training sets the ranks' group (nullptr: one process): the balancing loss and the
+  // selection-bias updates then see the expert counts of the global batch, summed over the ranks.
+  void set_group(std::shared_ptr<dist::Group> group) { group_ = std::move(group); }
+
  private:
+  // The load-balancing loss of this rank's inputs; with a group, from the global batch's counts, which
+  // it returns in *global_demand (else the local counts).
+  at::Tensor balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T,
+                            at::Tensor* global_demand);
   MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits);
   int64_t capacity(int64_t T) const;
 
   ModelConfig config_;
   at::Generator noise_gen_;  // gate noise and jitter: seeded from the model's seed
+  std::shared_ptr<dist::Group> group_;
 };
 
 }  // namespace moe::model

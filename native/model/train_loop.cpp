@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "../dist/grad_buckets.h"
 #include "../ops/fused_adam.h"
 #include "cuda_graph.h"
 #include "trainer.h"
@@ -91,6 +92,50 @@ void upload_dataset(TrainLoopState& s, const at::Tensor& inputs, const at::Tenso
   s.invalidate_graph();  // the dataset moved: the graph read the old addresses
 }
 
+// Data parallel: rank 0's weights, optimiser state and buffers become every rank's, so that all ranks
+// start a train call from the same model whatever each did before (a model loaded on one rank only).
+void adopt_rank0_state(Classifier& model, TrainLoopState& s, dist::Group& group) {
+  torch::NoGradGuard no_grad;
+  group.broadcast(s.flat_params, 0, "the initial weights from rank 0");
+  group.broadcast(s.exp_avg, 0, "Adam's first moments from rank 0");
+  group.broadcast(s.exp_avg_sq, 0, "Adam's second moments from rank 0");
+  group.broadcast(s.step, 0, "Adam's step count from rank 0");
+  for (at::Tensor& b : model.buffers()) group.broadcast(b, 0, "the model's buffers from rank 0");
+}
+
+// Data parallel: every rank must run the same schedule over the same dataset, or their collectives stop
+// matching (a hang until the timeout). Compared once per train call, with the values named.
+void check_same_job(dist::Group& group, int64_t n, const TrainConfig& config, int64_t num_params) {
+  const at::Tensor mine = at::tensor({n, config.batch_size, config.epochs, num_params}, at::kLong);
+  const at::Tensor all = group.all_gather(mine, "the training settings of every rank");
+  const char* names[] = {"inputs in the dataset", "batchSize", "epochs", "model parameters"};
+  const auto own = mine.accessor<int64_t, 1>();
+  const auto theirs = all.accessor<int64_t, 2>();
+  for (int r = 0; r < group.world_size(); ++r) {
+    for (int64_t i = 0; i < mine.numel(); ++i) {
+      TORCH_CHECK_VALUE(theirs[r][i] == own[i], "data-parallel training needs the same ", names[i],
+                        " on every rank: rank ", group.rank(), " has ", own[i], ", rank ", r, " has ", theirs[r][i]);
+    }
+  }
+}
+
+// This rank's rows of a global batch [begin, begin + size): an even split, the first ranks taking fewer.
+struct RankShare {
+  int64_t begin = 0, size = 0;
+};
+RankShare rank_share(int64_t begin, int64_t size, int rank, int world) {
+  const int64_t lo = size * rank / world, hi = size * (rank + 1) / world;
+  return {begin + lo, hi - lo};
+}
+
+// Sets the model's process group for one train call and clears it after, also on errors: evaluation
+// and prediction run on one rank and must never wait for the others.
+struct GroupScope {
+  GroupScope(Classifier& m, std::shared_ptr<dist::Group> g) : model(m) { model.set_process_group(std::move(g)); }
+  ~GroupScope() { model.set_process_group(nullptr); }
+  Classifier& model;
+};
+
 // A seeded generator of the device: shuffles repeat per seed, and never touch the process-global one.
 at::Generator make_generator(at::Device device, uint64_t seed) {
   return device.is_cuda() ? make_cuda_generator(seed) : at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -122,8 +167,25 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
   const LossWeights weights = loss_weights(model);
   const kernels::AdamHyper hyper;
 
+  const std::shared_ptr<dist::Group>& group = config.group;
+  std::unique_ptr<dist::GradBuckets> buckets;
+  std::unique_ptr<GroupScope> group_scope;
+  if (group) {
+    TORCH_CHECK_VALUE(!cuda, "data-parallel training of a CUDA model needs the NCCL backend, which this build "
+                      "does not have yet; train on the CPU (device 'cpu') with the Gloo backend");
+    int64_t num_params = 0;
+    for (const auto& p : s.params) num_params += p.numel();
+    check_same_job(*group, n, config, num_params);
+    adopt_rank0_state(model, s, *group);
+    buckets = std::make_unique<dist::GradBuckets>(s.params, group);
+    group_scope = std::make_unique<GroupScope>(model, group);
+  }
+  bool any_rank_stopped = false;  // data parallel: a rank asked to stop; all stop after this step
+
   // One optimisation step on the rows `idx` of the dataset; touches the host nowhere (graph-capturable).
-  auto step = [&](const at::Tensor& idx) {
+  // Data parallel: loss_scale is this rank's share of the global batch, and the gradients are summed over
+  // the ranks before Adam.
+  auto step = [&](const at::Tensor& idx, double loss_scale) {
     const at::Tensor x = s.data_x.index_select(0, idx);
     const at::Tensor y = s.data_y.index_select(0, idx);
     ForwardResult out = model.forward(x);
@@ -133,14 +195,18 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     } else {
       for (auto& p : s.params) p.mutable_grad().reset();
     }
-    loss.total.backward();
+    (loss_scale == 1.0 ? loss.total : loss.total * loss_scale).backward();
+    if (buckets) any_rank_stopped = buckets->finish();
     torch::NoGradGuard no_grad;
     if (cuda) {
       ops::fused_adam_step(s.flat_params, s.flat_grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
     } else {
       std::vector<at::Tensor> grads;
       grads.reserve(s.params.size());
-      for (const auto& p : s.params) grads.push_back(p.grad().defined() ? p.grad() : at::zeros_like(p));
+      for (size_t i = 0; i < s.params.size(); ++i) {
+        const at::Tensor& p = s.params[i];
+        grads.push_back(buckets ? buckets->grad(i) : p.grad().defined() ? p.grad() : at::zeros_like(p));
+      }
       ops::fused_adam_step(s.flat_params, grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
     }
     model.after_step(out);
@@ -164,25 +230,42 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     s.zero_sums();
     int64_t seen = 0;
     for (int64_t begin = 0; begin < n; begin += B) {
+      if (between_batches) between_batches();
+      const int64_t size = std::min(B, n - begin);
+      if (group) {
+        // Every rank takes every step: a stop request travels with the step's gradients, and all ranks
+        // stop after that step together.
+        const int world = group->world_size();
+        if (size < world) break;  // a last batch too small to give every rank an input is skipped
+        const RankShare share = rank_share(begin, size, group->rank(), world);
+        buckets->begin_step(stop.load(std::memory_order_relaxed),
+                            "epoch " + std::to_string(epoch) + ", step " + std::to_string(begin / B + 1));
+        step(order.narrow(0, share.begin, share.size),
+             static_cast<double>(share.size) / static_cast<double>(size));
+        seen += size;
+        if (any_rank_stopped) {
+          result.stopped = true;
+          break;
+        }
+        continue;
+      }
       if (stop.load(std::memory_order_relaxed)) {
         result.stopped = true;
         break;
       }
-      if (between_batches) between_batches();
-      const int64_t size = std::min(B, n - begin);
       if (!cuda || size != B) {
-        step(order.narrow(0, begin, size));
+        step(order.narrow(0, begin, size), 1.0);
       } else {
         s.batch_idx.copy_(order.narrow(0, begin, B));
         if (s.graph) {
           s.graph->replay();
         } else if (use_graph && s.eager_full_steps >= kWarmupSteps) {
           auto graph = std::make_unique<CapturedStep>();
-          graph->capture([&] { step(s.batch_idx); });  // kept only once the capture succeeded
+          graph->capture([&] { step(s.batch_idx, 1.0); });  // kept only once the capture succeeded
           s.graph = std::move(graph);
           s.graph->replay();  // capture records without running
         } else {
-          step(s.batch_idx);
+          step(s.batch_idx, 1.0);
           ++s.eager_full_steps;
         }
       }
@@ -192,6 +275,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     const at::Tensor read = at::cat({at::stack({s.ce_sum, s.aux_sum, s.z_sum, s.correct.to(at::kDouble),
                                                 s.dropped_sum.to(at::kDouble)}),
                                       s.load_sum.to(at::kDouble)}).cpu();  // one sync
+    if (group) group->all_reduce_sum(read, "epoch " + std::to_string(epoch) + "'s metrics");
     const double* v = read.data_ptr<double>();
     EpochSums sums{v[0], v[1], v[2], v[3], v[4], std::vector<double>(v + 5, v + read.numel())};
     const int64_t drop_units = model.config().kind == ModelKind::kMoE ? drop_units_per_input(model.config()) : 1;

@@ -1,0 +1,207 @@
+// Training across processes on c10d (Gloo over loopback): a data-parallel step equals a single-process
+// step on the global batch; the launcher trains to accuracy and its checkpoint loads in one process; a
+// killed or hung rank ends the job with an error that names the rank and the operation; bad settings
+// (port in use, no master, missing ranks) fail with a message that says which.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MoEClassifier, destroyDistributed, distributedInfo, initDistributed, loadModel } from '../lib/index.js';
+import { readModelFile } from '../lib/Classifier.js';
+import { freePort } from '../lib/cli/launch.js';
+import { mnist, synthetic, tinyMoE } from './helpers/data.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'torch-moe-dist-'));
+const worker = path.resolve(import.meta.dirname, 'helpers', 'distributedTrain.mjs');
+const cli = path.resolve(import.meta.dirname, '..', 'dist', 'lib', 'cli.js');
+
+interface RankRun { code: number | null; stderr: string; ms: number }
+
+/**
+ * Starts `world` ranks of the worker script with torchrun's variables; resolves when all have exited.
+ * Once one rank has failed the others are killed (a hung rank would otherwise sleep on).
+ */
+async function runRanks(world: number, job: Record<string, unknown>): Promise<RankRun[]> {
+  const port = await freePort();
+  const children: ReturnType<typeof spawn>[] = [];
+  return Promise.all(Array.from({ length: world }, (_, rank) => new Promise<RankRun>((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [worker, JSON.stringify(job)], {
+      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (c) => (stderr += c));
+    child.on('exit', (code) => {
+      if (code !== 0) for (const other of children) if (other.exitCode === null) other.kill('SIGKILL');
+      resolve({ code, stderr, ms: Date.now() - started });
+    });
+  })));
+}
+
+/** Writes a dataset for the worker script (test/helpers/distributedTrain.mjs reads it back). */
+function writeDataset(name: string, d: { inputs: Float32Array; labels: Uint8Array | Uint16Array | Int32Array; count: number }): string {
+  const file = path.join(tmp, name);
+  writeFileSync(`${file}.json`, JSON.stringify({ count: d.count }));
+  writeFileSync(`${file}.inputs`, Buffer.from(d.inputs.buffer, d.inputs.byteOffset, d.inputs.byteLength));
+  writeFileSync(`${file}.labels`, Buffer.from(Uint8Array.from(d.labels)));
+  return file;
+}
+
+const tensors = async (file: string) => new Map((await readModelFile(file)).tensors.map((t) => [t.name, t.data]));
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+afterEach(() => destroyDistributed());
+
+describe('data parallel (2 processes, Gloo on loopback)', () => {
+  // batchSize 33 over 96 inputs: three steps (33, 33, 30), shares of 16/17 and 15/15, so the per-rank
+  // weighting of the loss matters; a high learning rate makes a wrong gradient visible in the weights.
+  const cases = [
+    { name: 'the reference routing (fused softmax top-k)', model: { ...tinyMoE, seed: 3 } },
+    { name: 'sigmoid top-k with bias balancing (global expert counts)', model: { ...tinyMoE, seed: 5, routing: 'sigmoid-topk', biasBalancing: { rate: 0.05 } } },
+  ];
+  for (const c of cases) {
+    it(`3 steps equal one process on the global batch: ${c.name}`, async () => {
+      const train = { epochs: 1, batchSize: 33, learningRate: 0.02 };
+      const out = path.join(tmp, `dp-${c.model.seed}`);
+      const data = synthetic(96, tinyMoE.inputSize, tinyMoE.numClasses, 2);
+      const ranks = await runRanks(2, { model: c.model, train, data: { file: writeDataset(`data-${c.model.seed}`, data) }, out });
+      for (const r of ranks) expect(r.code, r.stderr).toBe(0);
+
+      const single = new MoEClassifier(c.model as ConstructorParameters<typeof MoEClassifier>[0]);
+      const initial = path.join(tmp, `init-${c.model.seed}.safetensors`);
+      await single.save(initial);
+      const history = await single.train(data, train);
+      const reference = path.join(tmp, `single-${c.model.seed}.safetensors`);
+      await single.save(reference);
+
+      const [dp0, dp1, want, before] = await Promise.all([tensors(`${out}.rank0.safetensors`), tensors(`${out}.rank1.safetensors`), tensors(reference), tensors(initial)]);
+      for (const [name, w] of want) {
+        const moved = maxAbsDiff(w, before.get(name)!);
+        expect(moved, `${name} moved in training`).toBeGreaterThan(0);  // (bias buffers too, with balancing)
+        expect(maxAbsDiff(dp0.get(name)!, w), name).toBeLessThan(1e-5 + 1e-3 * moved);
+        expect(maxAbsDiff(dp1.get(name)!, dp0.get(name)!), `${name}: ranks agree`).toBe(0);
+      }
+      const got = JSON.parse(readFileSync(`${out}.rank0.json`, 'utf8')).history.epochs[0];
+      const ref = history.epochs[0]!;
+      expect(got.samples).toBe(96);
+      expect(got.classificationLoss).toBeCloseTo(ref.classificationLoss, 6);
+      expect(got.auxLoss).toBeCloseTo(ref.auxLoss, 6);
+      expect(got.accuracy).toBe(ref.accuracy);
+      expect(got.expertLoad).toEqual(ref.expertLoad);
+    }, 60_000);
+  }
+
+  it('world size 1 in this process is the plain single-process training', async () => {
+    const info = await initDistributed({ rank: 0, worldSize: 1, masterPort: await freePort(), timeoutMs: 5000 });
+    expect(info).toMatchObject({ rank: 0, worldSize: 1, backend: 'gloo', isMain: true });
+    expect(distributedInfo()).toMatchObject({ rank: 0, worldSize: 1 });
+    const data = synthetic(100, tinyMoE.inputSize, tinyMoE.numClasses);
+    const a = new MoEClassifier({ ...tinyMoE, seed: 8 }), b = new MoEClassifier({ ...tinyMoE, seed: 8 });
+    const ha = await a.train(data, { epochs: 2, batchSize: 16, distributed: true });
+    const hb = await b.train(data, { epochs: 2, batchSize: 16 });
+    expect(ha.epochs.map((e) => e.loss)).toEqual(hb.epochs.map((e) => e.loss));
+    expect(await a.predict(data.inputs)).toEqual(await b.predict(data.inputs));
+  });
+});
+
+describe('the launcher: npx torch-moe train --nproc-per-node 2', () => {
+  it('trains 2 ranks to accuracy on an MNIST subset; the checkpoint loads in one process', async () => {
+    const file = path.join(tmp, 'launched.safetensors');
+    const r = spawnSync(process.execPath, [cli, 'train', '--nproc-per-node', '2', '--limit', '3000', '--epochs', '2', '--out', file, '--json'],
+      { encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/data parallel over 2 ranks/);
+    expect(r.stderr.match(/epoch 1\/2/g)).toHaveLength(1);  // progress from rank 0 only
+    const out = JSON.parse(r.stdout);  // rank 0's results only: one JSON document
+    expect(out.history.epochs.map((e: { samples: number }) => e.samples)).toEqual([3000, 3000]);
+    expect(out.test.accuracy).toBeGreaterThan(0.85);
+    const model = await loadModel(file);
+    expect((await model.evaluate(await mnist('test', 10000))).accuracy).toBeCloseTo(out.test.accuracy, 10);
+    model.dispose();
+  }, 240_000);
+
+  it('a killed rank ends the job within seconds, naming the rank and the operation; the last checkpoint stays', async () => {
+    const file = path.join(tmp, 'kept.safetensors');
+    writeFileSync(file, 'the previous checkpoint');
+    const launcher = spawn(process.execPath, [cli, 'train', '--nproc-per-node', '2', '--limit', '20000', '--epochs', '50', '--dist-timeout', '20000', '--out', file],
+      { env: { ...process.env, CI: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    launcher.stderr.on('data', (c) => (stderr += c));
+    const exited = new Promise<number | null>((resolve) => launcher.on('exit', (code) => resolve(code)));
+    // Rank 1 is the launcher's child with RANK=1 in its environment; kill it once training runs.
+    for (let waited = 0; !/training a moe model/.test(stderr) && waited < 60_000; waited += 200) await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const rank1 = childWithRank(launcher.pid!, 1);
+    expect(rank1, 'rank 1 is running').toBeDefined();
+    const killedAt = Date.now();
+    process.kill(rank1!, 'SIGKILL');
+    const code = await exited;
+    expect(code).not.toBe(0);
+    expect(Date.now() - killedAt).toBeLessThan(10_000);  // well within the 20 s timeout: the reset is seen at once
+    expect(stderr).toMatch(/rank 1 was killed by SIGKILL/);
+    // rank 0 names itself and the collective that broke (the gradients' or the expert counts' all-reduce)
+    expect(stderr).toMatch(/rank 0\): distributed [a-z-]+ of .* failed on rank 0 of 2 \(gloo\): .*(Connection reset|Connection closed|peer)/);
+    expect(readFileSync(file, 'utf8')).toBe('the previous checkpoint');
+    expect(childWithRank(launcher.pid!, 0)).toBeUndefined();  // no rank left behind
+  }, 60_000);
+});
+
+describe('failures', () => {
+  it('a rank that hangs makes the others fail within the timeout with the rank and operation named', async () => {
+    const ranks = await runRanks(2, { model: { ...tinyMoE, seed: 1 }, train: { epochs: 1 }, data: { file: writeDataset('hang', synthetic(64, tinyMoE.inputSize, tinyMoE.numClasses)) }, out: path.join(tmp, 'hang'), timeoutMs: 3000, hangRank: 1 });
+    const rank0 = ranks[0]!;
+    expect(rank0.code).not.toBe(0);
+    expect(rank0.stderr).toMatch(/distributed all-gather of the training settings of every rank failed on rank 0 of 2 \(gloo\).*did not take part within the timeout \(3000 ms\)/s);
+    expect(rank0.ms).toBeLessThan(15_000);
+  }, 200_000);
+
+  it('a port in use, a master nobody runs, missing ranks and bad settings each get a clear error', async () => {
+    const busy: Server = await new Promise((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const busyPort = (busy.address() as { port: number }).port;
+    await expect(initDistributed({ rank: 0, worldSize: 1, masterPort: busyPort, timeoutMs: 3000 }))
+      .rejects.toMatchObject({ code: 'ERR_TORCH_MOE_DISTRIBUTED', message: expect.stringMatching(/port is in use.*--master-port/s) });
+    busy.close();
+
+    const nobody = await freePort();
+    await expect(initDistributed({ rank: 1, worldSize: 2, masterPort: nobody, timeoutMs: 1500 }))
+      .rejects.toMatchObject({ code: 'ERR_TORCH_MOE_DISTRIBUTED', message: expect.stringMatching(/rendezvous of rank 1 of 2 at 127\.0\.0\.1:\d+ failed/) });
+
+    // WORLD_SIZE 2 but only rank 0 started: it waits the timeout for the other, then says so.
+    await expect(initDistributed({ rank: 0, worldSize: 2, masterPort: await freePort(), timeoutMs: 1500 }))
+      .rejects.toMatchObject({ code: 'ERR_TORCH_MOE_DISTRIBUTED', message: expect.stringMatching(/not all 2 ranks joined within 1500 ms/) });
+    expect(distributedInfo()).toBeNull();
+
+    await expect(initDistributed({ rank: 2, worldSize: 2 })).rejects.toThrow(RangeError);
+    await expect(initDistributed({ rank: 0, worldSize: 1, backend: 'nccl' })).rejects.toThrow(/no NCCL backend/);
+    await expect(initDistributed({ rank: 0, worldSize: 2, masterPort: 70000 })).rejects.toThrow(/masterPort/);
+    const saved = { RANK: process.env.RANK, WORLD_SIZE: process.env.WORLD_SIZE };
+    process.env.WORLD_SIZE = 'two';
+    await expect(initDistributed()).rejects.toThrow(/environment variable WORLD_SIZE.*"two"/);
+    delete process.env.WORLD_SIZE;
+    await expect(initDistributed()).rejects.toThrow(/RANK and WORLD_SIZE/);
+    Object.assign(process.env, Object.fromEntries(Object.entries(saved).filter(([, v]) => v !== undefined)));
+
+    const model = new MoEClassifier({ ...tinyMoE });
+    await expect(model.train(synthetic(10, 16, 4), { distributed: true })).rejects.toThrow(/initDistributed\(\)/);
+  }, 30_000);
+});
+
+/** The pid of the launcher's child whose environment has RANK=<rank> (Linux /proc). */
+function childWithRank(parent: number, rank: number): number | undefined {
+  const r = spawnSync('pgrep', ['-P', String(parent)], { encoding: 'utf8' });
+  for (const pid of r.stdout.split('\n').filter(Boolean).map(Number)) {
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RANK=${rank}`)) return pid;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return undefined;
+}
