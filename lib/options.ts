@@ -204,6 +204,14 @@ export interface TrainOptions {
    * History metrics cover all ranks. CPU models only (Gloo). Default false.
    */
   distributed?: boolean;
+  /**
+   * With distributed: spread the MoE layer's experts over the ranks, numExperts / worldSize on each
+   * (numExperts must be divisible by it). Routed inputs travel to their experts' ranks and back by
+   * all-to-all; the other parameters stay data-parallel. A step still equals one single-process step on
+   * the global batch. Between train calls every rank holds the whole model again (save, evaluate and
+   * predict work as usual). Default false.
+   */
+  expertParallel?: boolean;
   onEpochEnd?: (metrics: EpochMetrics) => void;
   signal?: AbortSignal;
 }
@@ -214,14 +222,19 @@ export interface ResolvedTrainOptions {
   learningRate: number;
   cudaGraph: boolean;
   distributed: boolean;
+  expertParallel: boolean;
 }
 
 export function resolveTrainOptions(options: unknown): ResolvedTrainOptions & Pick<TrainOptions, 'onEpochEnd' | 'signal'> {
   const o = options ?? {};
   checkObject('options', o);
-  checkKnownKeys('options', o, ['epochs', 'batchSize', 'learningRate', 'cudaGraph', 'distributed', 'onEpochEnd', 'signal']);
+  checkKnownKeys('options', o, ['epochs', 'batchSize', 'learningRate', 'cudaGraph', 'distributed', 'expertParallel', 'onEpochEnd', 'signal']);
   if (o.cudaGraph !== undefined && typeof o.cudaGraph !== 'boolean') throw invalidType('options.cudaGraph', 'a boolean', o.cudaGraph);
   if (o.distributed !== undefined && typeof o.distributed !== 'boolean') throw invalidType('options.distributed', 'a boolean', o.distributed);
+  if (o.expertParallel !== undefined && typeof o.expertParallel !== 'boolean') throw invalidType('options.expertParallel', 'a boolean', o.expertParallel);
+  if (o.expertParallel === true && o.distributed !== true) {
+    throw new TypeError('options.expertParallel needs distributed: true (the experts are spread over the ranks of the group)');
+  }
   if (o.onEpochEnd !== undefined && typeof o.onEpochEnd !== 'function') {
     throw invalidType('options.onEpochEnd', 'a function', o.onEpochEnd);
   }
@@ -232,6 +245,7 @@ export function resolveTrainOptions(options: unknown): ResolvedTrainOptions & Pi
     learningRate: checkNumber('options.learningRate', o.learningRate ?? 1e-3, 0, false),
     cudaGraph: (o.cudaGraph as boolean | undefined) ?? true,
     distributed: (o.distributed as boolean | undefined) ?? false,
+    expertParallel: (o.expertParallel as boolean | undefined) ?? false,
     onEpochEnd: o.onEpochEnd as TrainOptions['onEpochEnd'],
     signal: o.signal as AbortSignal | undefined,
   };

@@ -108,21 +108,76 @@ describe('data parallel (2 processes, Gloo on loopback)', () => {
   });
 });
 
+describe('expert parallel (experts spread over the ranks, Gloo on loopback)', () => {
+  // The single-process model's file is the ranks' starting point (a file crosses into any valid world
+  // size); after 3 steps each rank holds the whole model again, equal to the single-process one.
+  const cases = [
+    { world: 2, name: 'the reference routing', model: { ...tinyMoE, seed: 11 } },
+    { world: 4, name: 'the reference routing, one expert per rank', model: { ...tinyMoE, seed: 12 } },
+    { world: 2, name: 'sigmoid top-k with bias balancing', model: { ...tinyMoE, seed: 13, routing: 'sigmoid-topk', biasBalancing: { rate: 0.05 } } },
+  ];
+  for (const c of cases) {
+    it(`${c.world} ranks, 3 steps equal one process on the global batch: ${c.name}`, async () => {
+      const train = { epochs: 1, batchSize: 33, learningRate: 0.02 };
+      const data = synthetic(96, tinyMoE.inputSize, tinyMoE.numClasses, 4);
+      const single = new MoEClassifier(c.model as ConstructorParameters<typeof MoEClassifier>[0]);
+      const initial = path.join(tmp, `ep-init-${c.model.seed}.safetensors`);
+      await single.save(initial);
+      const out = path.join(tmp, `ep-${c.model.seed}`);
+      const ranks = await runRanks(c.world, { load: initial, train: { ...train, expertParallel: true }, data: { file: writeDataset(`ep-data-${c.model.seed}`, data) }, out });
+      for (const r of ranks) expect(r.code, r.stderr).toBe(0);
+      const history = await single.train(data, train);
+      const reference = path.join(tmp, `ep-single-${c.model.seed}.safetensors`);
+      await single.save(reference);
+
+      const [want, before, ...got] = await Promise.all([tensors(reference), tensors(initial), ...ranks.map((_, r) => tensors(`${out}.rank${r}.safetensors`))]);
+      for (const [name, w] of want) {
+        const moved = maxAbsDiff(w, before.get(name)!);
+        expect(moved, `${name} moved in training`).toBeGreaterThan(0);
+        expect(maxAbsDiff(got[0]!.get(name)!, w), name).toBeLessThan(1e-5 + 1e-3 * moved);
+        for (const g of got.slice(1)) expect(maxAbsDiff(g.get(name)!, got[0]!.get(name)!), `${name}: ranks agree`).toBe(0);
+      }
+      const epoch = JSON.parse(readFileSync(`${out}.rank0.json`, 'utf8')).history.epochs[0];
+      const ref = history.epochs[0]!;
+      expect(epoch.classificationLoss).toBeCloseTo(ref.classificationLoss, 6);
+      expect(epoch.auxLoss).toBeCloseTo(ref.auxLoss, 6);
+      expect(epoch.accuracy).toBe(ref.accuracy);
+      expect(epoch.expertLoad).toEqual(ref.expertLoad);
+      // The expert-parallel job's file is one whole model: it loads and predicts in one process.
+      const loaded = await loadModel(`${out}.rank0.safetensors`);
+      expect(maxAbsDiff(await loaded.predict(data.inputs), await single.predict(data.inputs))).toBeLessThan(1e-5);
+      loaded.dispose();
+    }, 90_000);
+  }
+
+  it('refuses an uneven split of the experts and expertParallel without distributed', async () => {
+    const ranks = await runRanks(3, { model: { ...tinyMoE, seed: 1 }, train: { epochs: 1, expertParallel: true }, data: { file: writeDataset('uneven', synthetic(30, tinyMoE.inputSize, tinyMoE.numClasses)) }, out: path.join(tmp, 'uneven') });
+    for (const r of ranks) {
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/numExperts divisible by the world size: 4 experts over 3 ranks/);
+    }
+    const model = new MoEClassifier({ ...tinyMoE });
+    await expect(model.train(synthetic(10, 16, 4), { expertParallel: true })).rejects.toThrow(/expertParallel needs distributed: true/);
+  }, 60_000);
+});
+
 describe('the launcher: npx torch-moe train --nproc-per-node 2', () => {
-  it('trains 2 ranks to accuracy on an MNIST subset; the checkpoint loads in one process', async () => {
-    const file = path.join(tmp, 'launched.safetensors');
-    const r = spawnSync(process.execPath, [cli, 'train', '--nproc-per-node', '2', '--limit', '3000', '--epochs', '2', '--out', file, '--json'],
-      { encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 240_000 });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/data parallel over 2 ranks/);
-    expect(r.stderr.match(/epoch 1\/2/g)).toHaveLength(1);  // progress from rank 0 only
-    const out = JSON.parse(r.stdout);  // rank 0's results only: one JSON document
-    expect(out.history.epochs.map((e: { samples: number }) => e.samples)).toEqual([3000, 3000]);
-    expect(out.test.accuracy).toBeGreaterThan(0.85);
-    const model = await loadModel(file);
-    expect((await model.evaluate(await mnist('test', 10000))).accuracy).toBeCloseTo(out.test.accuracy, 10);
-    model.dispose();
-  }, 240_000);
+  for (const mode of [{ flags: [], says: 'data parallel' }, { flags: ['--expert-parallel'], says: 'expert and data parallel' }]) {
+    it(`trains 2 ranks to accuracy on an MNIST subset (${mode.says}); the checkpoint loads in one process`, async () => {
+      const file = path.join(tmp, `launched-${mode.flags.length}.safetensors`);
+      const r = spawnSync(process.execPath, [cli, 'train', '--nproc-per-node', '2', '--limit', '3000', '--epochs', '2', ...mode.flags, '--out', file, '--json'],
+        { encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 240_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`, ${mode.says} over 2 ranks`);
+      expect(r.stderr.match(/epoch 1\/2/g)).toHaveLength(1);  // progress from rank 0 only
+      const out = JSON.parse(r.stdout);  // rank 0's results only: one JSON document
+      expect(out.history.epochs.map((e: { samples: number }) => e.samples)).toEqual([3000, 3000]);
+      expect(out.test.accuracy).toBeGreaterThan(0.85);
+      const model = await loadModel(file);
+      expect((await model.evaluate(await mnist('test', 10000))).accuracy).toBeCloseTo(out.test.accuracy, 10);
+      model.dispose();
+    }, 240_000);
+  }
 
   it('a killed rank ends the job within seconds, naming the rank and the operation; the last checkpoint stays', async () => {
     const file = path.join(tmp, 'kept.safetensors');

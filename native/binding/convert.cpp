@@ -189,6 +189,13 @@ model::TrainConfig train_config_from_js(Napi::Env env, const Napi::Object& o) {
       }
     }
   }
+  if (o.Has("expertParallel") && !o.Get("expertParallel").IsUndefined()) {
+    if (!o.Get("expertParallel").IsBoolean()) throw_js(env, ErrorKind::kTypeError, "Expected a boolean for expertParallel");
+    c.expert_parallel = o.Get("expertParallel").As<Napi::Boolean>().Value();
+    if (c.expert_parallel && !c.group) {
+      throw_js(env, ErrorKind::kError, "expertParallel needs distributed: true (experts are spread over the ranks)");
+    }
+  }
   return c;
 }
 

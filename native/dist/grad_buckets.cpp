@@ -4,13 +4,15 @@
 
 namespace moe::dist {
 
-GradBuckets::GradBuckets(const std::vector<at::Tensor>& params, std::shared_ptr<Group> group, int64_t bucket_bytes)
-    : params_(params), group_(std::move(group)), slots_(params.size()) {
-  TORCH_CHECK(!params.empty(), "GradBuckets needs parameters");
+GradBuckets::GradBuckets(const std::vector<at::Tensor>& params, std::vector<bool> summed,
+                         std::shared_ptr<Group> group, int64_t bucket_bytes)
+    : params_(params), summed_(std::move(summed)), group_(std::move(group)), slots_(params.size()) {
+  TORCH_CHECK(!params.empty() && summed_.size() == params.size(), "GradBuckets needs one flag per parameter");
   // Reverse order: backward produces the last layers' gradients first.
   std::vector<std::vector<size_t>> members(1);
   int64_t bytes = 0;
   for (size_t j = params.size(); j-- > 0;) {
+    if (!summed_[j]) continue;
     if (bytes >= bucket_bytes) {
       members.emplace_back();
       bytes = 0;
@@ -34,12 +36,21 @@ GradBuckets::GradBuckets(const std::vector<at::Tensor>& params, std::shared_ptr<
     }
   }
   for (size_t j = 0; j < params_.size(); ++j) {
-    hook_ids_.push_back(params_[j].register_hook([this, j](const at::Tensor& g) { on_grad(j, g); }));
+    if (summed_[j]) hook_ids_.push_back(params_[j].register_hook([this, j](const at::Tensor& g) { on_grad(j, g); }));
   }
 }
 
 GradBuckets::~GradBuckets() {
-  for (size_t j = 0; j < params_.size(); ++j) params_[j].remove_hook(hook_ids_[j]);
+  size_t h = 0;
+  for (size_t j = 0; j < params_.size(); ++j) {
+    if (summed_[j]) params_[j].remove_hook(hook_ids_[h++]);
+  }
+}
+
+at::Tensor GradBuckets::grad(size_t i) const {
+  if (summed_[i]) return slots_[i].view;
+  const at::Tensor& g = params_[i].grad();
+  return g.defined() ? g : at::zeros_like(params_[i]);
 }
 
 void GradBuckets::begin_step(bool stop_requested, std::string label) {
@@ -48,7 +59,7 @@ void GradBuckets::begin_step(bool stop_requested, std::string label) {
     b.filled = 0;
     b.pending.reset();
   }
-  for (Slot& s : slots_) s.filled = false;
+  for (Slot& slot : slots_) slot.filled = false;
   next_launch_ = 0;
   label_ = std::move(label);
   buckets_.back().flat[-1].fill_(stop_requested ? 1.0 : 0.0);

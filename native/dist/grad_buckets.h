@@ -17,8 +17,9 @@ class GradBuckets {
  public:
   static constexpr int64_t kDefaultBucketBytes = 1 << 20;
 
-  // Registers a hook on every parameter (removed again by the destructor).
-  GradBuckets(const std::vector<at::Tensor>& params, std::shared_ptr<Group> group,
+  // Registers a hook on every parameter with summed[i] true (removed again by the destructor); the
+  // others (expert-parallel experts: their gradients are already global) keep their own gradients.
+  GradBuckets(const std::vector<at::Tensor>& params, std::vector<bool> summed, std::shared_ptr<Group> group,
               int64_t bucket_bytes = kDefaultBucketBytes);
   ~GradBuckets();
   GradBuckets(const GradBuckets&) = delete;
@@ -30,8 +31,8 @@ class GradBuckets {
   // After backward: sums what is still unsent (parameters without a gradient count as zero), waits for
   // every bucket, and returns whether any rank asked to stop.
   bool finish();
-  // Parameter i's gradient summed over the ranks (valid after finish()).
-  at::Tensor grad(size_t i) const { return slots_[i].view; }
+  // Parameter i's gradient summed over the ranks, or its own for one not summed (valid after finish()).
+  at::Tensor grad(size_t i) const;
   size_t num_buckets() const { return buckets_.size(); }
 
  private:
@@ -52,6 +53,7 @@ class GradBuckets {
   void launch_locked(size_t b);
 
   std::vector<at::Tensor> params_;
+  std::vector<bool> summed_;
   std::vector<unsigned> hook_ids_;
   std::shared_ptr<Group> group_;
   std::vector<Slot> slots_;

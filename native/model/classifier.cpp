@@ -54,7 +54,10 @@ class MoEClassifierModel : public Classifier {
   }
 
   void after_step(const ForwardResult& out) override { moe_->balance(out.routing.demand); }
-  void set_process_group(std::shared_ptr<dist::Group> group) override { moe_->set_group(std::move(group)); }
+  void set_process_group(std::shared_ptr<dist::Group> group, bool expert_parallel) override {
+    moe_->set_group(std::move(group), expert_parallel);
+  }
+  std::vector<at::Tensor> expert_parameters() override { return {moe_->w1, moe_->b1, moe_->w2, moe_->b2}; }
 
   ParamCount param_count() const override {
     ParamCount pc;
@@ -65,6 +68,8 @@ class MoEClassifierModel : public Classifier {
   }
 
   NamedTensors named_state() override {
+    TORCH_CHECK(moe_->holds_all_experts(), "this model holds only some of its experts (an expert-parallel train "
+                "call failed before it could gather them back): load the last checkpoint into a new model");
     NamedTensors s = {{"input.weight", input_.weight()}, {"input.bias", input_.b}};
     if (moe_->has_gate()) {
       s.emplace_back("moe.gate.weight", moe_->gate_w);

@@ -40,8 +40,12 @@ class Classifier : public torch::nn::Module {
   void load_state(const NamedTensors& state);
   // Called by the training loop after each optimiser step with that step's forward (bias balancing).
   virtual void after_step(const ForwardResult&) {}
-  // Data-parallel training: the group whose global batch the balancing statistics cover (nullptr: none).
-  virtual void set_process_group(std::shared_ptr<dist::Group>) {}
+  // Data-parallel training: the group whose global batch the balancing statistics cover (nullptr: none);
+  // with expert_parallel, the MoE layer's experts are spread over its ranks (model/expert_parallel.h).
+  virtual void set_process_group(std::shared_ptr<dist::Group>, bool /*expert_parallel*/) {}
+  // The parameters stacked over the experts ([E,...]; the MoE layer's w1, b1, w2, b2), which expert
+  // parallelism slices; none for the dense model.
+  virtual std::vector<at::Tensor> expert_parameters() { return {}; }
   const ModelConfig& config() const { return config_; }
   at::Device device() const;  // where the parameters live
 

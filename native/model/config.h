@@ -52,6 +52,9 @@ struct TrainConfig {
   // Data parallel (nullptr: one process): each rank trains on its share of every global batch of
   // batch_size inputs and the gradients are summed over the group's ranks (model/train_loop.h).
   std::shared_ptr<dist::Group> group;
+  // With a group: the MoE layer's experts are spread over the ranks, num_experts / world size on each
+  // (model/expert_parallel.h); the other parameters stay data-parallel.
+  bool expert_parallel = false;
 };
 
 // True when the MoE layer runs the reference routing (fused softmax top-k gate, dropless, no extras):

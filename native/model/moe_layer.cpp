@@ -8,6 +8,7 @@
 #include "../ops/expert_ffn.h"
 #include "../ops/topk_gate.h"
 #include "aux_loss.h"
+#include "expert_parallel.h"
 #include "init.h"
 
 namespace moe::model {
@@ -34,7 +35,20 @@ MoELayer::MoELayer(const ModelConfig& c, at::Generator& gen)
 }
 
 int64_t MoELayer::params_per_expert() const {
-  return (w1.numel() + b1.numel() + w2.numel() + b2.numel()) / config_.num_experts;
+  return (w1.numel() + b1.numel() + w2.numel() + b2.numel()) / w1.size(0);
+}
+
+void MoELayer::set_group(std::shared_ptr<dist::Group> group, bool expert_parallel) {
+  group_ = std::move(group);
+  expert_parallel_ = group_ && expert_parallel;
+}
+
+at::Tensor MoELayer::run_experts(const at::Tensor& rows, const at::Tensor& offsets) {
+  if (expert_parallel_) return sharded_expert_ffn(rows, offsets, w1, b1, w2, b2, group_);
+  TORCH_CHECK(holds_all_experts(), "this model holds only ", w1.size(0), " of its ", config_.num_experts,
+              " experts: an expert-parallel train call failed before it could gather them back; load the last "
+              "checkpoint into a new model");
+  return ops::expert_ffn(rows, offsets, w1, b1, w2, b2);
 }
 
 double MoELayer::experts_per_input() const {
@@ -81,7 +95,7 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor
   const ops::DispatchPlan plan = ops::make_dispatch_plan(gate.idx, E);
   const at::Tensor rows = ops::permute_tokens(x, plan);
   const at::Tensor expert_out = plan.padded() ? ops::expert_ffn_padded(rows, plan.capacity, w1, b1, w2, b2)
-                                              : ops::expert_ffn(rows, plan.offsets, w1, b1, w2, b2);
+                                              : run_experts(rows, plan.offsets);
   MoELayerOutput out;
   out.y = ops::combine_tokens(expert_out, weights, plan);
   at::Tensor demand;
@@ -99,6 +113,9 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor
 
 MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
   const int64_t T = x.size(0), k = config_.top_k, E = config_.num_experts;
+  const ExpertsFn experts = [this](const at::Tensor& rows, const at::Tensor& offsets) {
+    return run_experts(rows, offsets);
+  };
   MoELayerOutput out;
   if (config_.routing == Routing::kHash) {
     const at::Tensor zero = at::zeros({}, x.options());
@@ -108,7 +125,7 @@ MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
     kernels::row_hash_experts(input.data_ptr<float>(), T, input.size(1), E, k, idx.data_ptr<int64_t>());
     const Assignments a = assign_choices(idx, at::full({T, k}, 1.0 / static_cast<double>(k), x.options()), E,
                                          capacity(T));
-    out.y = run_assignments(x, a, w1, b1, w2, b2);
+    out.y = run_assignments(x, a, experts);
     out.aux_loss = zero;
     out.z_loss = zero;
     out.routing = record_of(a, a.demand.to(x.scalar_type()) / static_cast<double>(k));  // uniform over the k
@@ -126,7 +143,7 @@ MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
     } else if (config_.routing == Routing::kExpertChoice) {
       const at::Tensor probs = at::softmax(logits, 1);
       const Assignments a = expert_choice(probs, capacity(T));
-      out.y = run_assignments(x, a, w1, b1, w2, b2);
+      out.y = run_assignments(x, a, experts);
       out.aux_loss = at::zeros({}, x.options());
       out.routing = record_of(a, probs.sum(0));
     } else {
@@ -137,7 +154,7 @@ MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
       const at::Tensor normalised = sigmoid ? scores / scores.sum(1, /*keepdim=*/true) : scores;
       const TopK choice = choose_top_k(scores, selection_bias, k);
       const Assignments a = assign_choices(choice.idx, choice.weights, E, capacity(T));
-      out.y = run_assignments(x, a, w1, b1, w2, b2);
+      out.y = run_assignments(x, a, experts);
       const at::Tensor prob_sums = normalised.sum(0);
       at::Tensor demand;
       out.aux_loss = balancing_loss(a.demand, prob_sums, T, &demand);

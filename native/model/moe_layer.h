@@ -49,8 +49,12 @@ class MoELayer : public torch::nn::Module {
   at::Tensor gate_logits(const at::Tensor& x);
 
   // Data-parallel training sets the ranks' group (nullptr: one process): the balancing loss and the
-  // selection-bias updates then see the expert counts of the global batch, summed over the ranks.
-  void set_group(std::shared_ptr<dist::Group> group) { group_ = std::move(group); }
+  // selection-bias updates then see the expert counts of the global batch, summed over the ranks. With
+  // expert_parallel, w1..b2 hold this rank's experts only (model/expert_parallel.h) and routed rows
+  // travel to their experts' ranks.
+  void set_group(std::shared_ptr<dist::Group> group, bool expert_parallel);
+  // False while (or, after a failed expert-parallel train call, since) w1..b2 hold only some experts.
+  bool holds_all_experts() const { return w1.size(0) == config_.num_experts; }
 
  private:
   // The load-balancing loss of this rank's inputs; with a group, from the global batch's counts, which
@@ -58,11 +62,14 @@ class MoELayer : public torch::nn::Module {
   at::Tensor balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T,
                             at::Tensor* global_demand);
   MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits);
+  // The experts over expert-contiguous rows: here, or across the ranks under expert parallelism.
+  at::Tensor run_experts(const at::Tensor& rows, const at::Tensor& offsets);
   int64_t capacity(int64_t T) const;
 
   ModelConfig config_;
   at::Generator noise_gen_;  // gate noise and jitter: seeded from the model's seed
   std::shared_ptr<dist::Group> group_;
+  bool expert_parallel_ = false;
 };
 
 }  // namespace moe::model

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <vector>
 
-#include "../ops/expert_ffn.h"
 
 namespace moe::model {
 
@@ -83,11 +82,10 @@ Assignments expert_choice(const at::Tensor& probs, int64_t capacity) {
   return a;
 }
 
-at::Tensor run_assignments(const at::Tensor& x, const Assignments& a, const at::Tensor& w1, const at::Tensor& b1,
-                           const at::Tensor& w2, const at::Tensor& b2) {
+at::Tensor run_assignments(const at::Tensor& x, const Assignments& a, const ExpertsFn& experts) {
   const at::Tensor rows = x.index_select(0, a.token);
-  const at::Tensor out = ops::expert_ffn(rows, a.offsets, w1, b1, w2, b2);
-  return at::zeros({x.size(0), w2.size(1)}, x.options()).index_add(0, a.token, out * a.weight.unsqueeze(1));
+  const at::Tensor out = experts(rows, a.offsets);
+  return at::zeros({x.size(0), out.size(1)}, x.options()).index_add(0, a.token, out * a.weight.unsqueeze(1));
 }
 
 RoutingRecord record_of(const Assignments& a, const at::Tensor& prob_sums) {

@@ -9,6 +9,7 @@
 //   expert choice  each expert picks its `capacity` inputs (Zhou et al. 2022);
 //   hash           fixed choices from a hash of the input (Roller et al. 2021; kernels/row_hash.h).
 #pragma once
+#include <functional>
 #include <ATen/ATen.h>
 
 #include "config.h"
@@ -58,9 +59,12 @@ TopK choose_top_k(const at::Tensor& scores, const at::Tensor& selection_bias, in
 // probability (not renormalised). probs [T,E] softmax over experts.
 Assignments expert_choice(const at::Tensor& probs, int64_t capacity);
 
+// The experts over expert-contiguous rows: (rows [A,H], offsets [E+1] int64 CPU) -> out [A,H]. The MoE
+// layer passes ops::expert_ffn with its weights, or the expert-parallel exchange (model/expert_parallel.h).
+using ExpertsFn = std::function<at::Tensor(const at::Tensor& rows, const at::Tensor& offsets)>;
+
 // y[t] = sum over t's assignments of weight * FFN_e(x[t]) (zero for an input with none). Differentiable.
-at::Tensor run_assignments(const at::Tensor& x, const Assignments& a, const at::Tensor& w1, const at::Tensor& b1,
-                           const at::Tensor& w2, const at::Tensor& b2);
+at::Tensor run_assignments(const at::Tensor& x, const Assignments& a, const ExpertsFn& experts);
 
 // The record of a list-based routing.
 RoutingRecord record_of(const Assignments& a, const at::Tensor& prob_sums);

@@ -4,11 +4,14 @@
 
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "../dist/grad_buckets.h"
 #include "../ops/fused_adam.h"
 #include "cuda_graph.h"
+#include "expert_parallel.h"
 #include "trainer.h"
 
 namespace moe::model {
@@ -106,9 +109,11 @@ void adopt_rank0_state(Classifier& model, TrainLoopState& s, dist::Group& group)
 // Data parallel: every rank must run the same schedule over the same dataset, or their collectives stop
 // matching (a hang until the timeout). Compared once per train call, with the values named.
 void check_same_job(dist::Group& group, int64_t n, const TrainConfig& config, int64_t num_params) {
-  const at::Tensor mine = at::tensor({n, config.batch_size, config.epochs, num_params}, at::kLong);
+  const at::Tensor mine = at::tensor({n, config.batch_size, config.epochs, num_params,
+                                      static_cast<int64_t>(config.expert_parallel)}, at::kLong);
   const at::Tensor all = group.all_gather(mine, "the training settings of every rank");
-  const char* names[] = {"inputs in the dataset", "batchSize", "epochs", "model parameters"};
+  const char* names[] = {"inputs in the dataset", "batchSize", "epochs", "model parameters",
+                         "expertParallel (1: on)"};
   const auto own = mine.accessor<int64_t, 1>();
   const auto theirs = all.accessor<int64_t, 2>();
   for (int r = 0; r < group.world_size(); ++r) {
@@ -117,6 +122,43 @@ void check_same_job(dist::Group& group, int64_t n, const TrainConfig& config, in
                         " on every rank: rank ", group.rank(), " has ", own[i], ", rank ", r, " has ", theirs[r][i]);
     }
   }
+}
+
+// Expert parallel: replaces every expert-stacked parameter, with its Adam moments, by change(tensor) (this
+// rank's slice at the start of a train call; the gathered whole at its end) and rebuilds the flat state.
+void change_experts(Classifier& model, TrainLoopState& s,
+                    const std::function<at::Tensor(const at::Tensor&, const std::string&)>& change) {
+  torch::NoGradGuard no_grad;
+  std::vector<const c10::TensorImpl*> experts;
+  for (const at::Tensor& p : model.expert_parameters()) experts.push_back(p.unsafeGetTensorImpl());
+  std::vector<at::Tensor> exp_avg, exp_avg_sq;
+  int64_t offset = 0;
+  for (size_t i = 0; i < s.params.size(); ++i) {
+    at::Tensor& p = s.params[i];
+    const int64_t n = p.numel();
+    at::Tensor m = s.exp_avg.narrow(0, offset, n).view(p.sizes());
+    at::Tensor v = s.exp_avg_sq.narrow(0, offset, n).view(p.sizes());
+    offset += n;
+    if (std::find(experts.begin(), experts.end(), p.unsafeGetTensorImpl()) != experts.end()) {
+      const std::string name = "expert parameter " + std::to_string(i);
+      p.set_data(change(p, name));
+      m = change(m, "Adam's first moments of " + name);
+      v = change(v, "Adam's second moments of " + name);
+    }
+    exp_avg.push_back(m);
+    exp_avg_sq.push_back(v);
+  }
+  const at::Tensor step = s.step.clone(), lr = s.lr.clone();
+  flatten_parameters(model, s);  // new flat buffers in the new sizes (Adam's state zeroed: refilled below)
+  offset = 0;
+  for (size_t i = 0; i < s.params.size(); ++i) {
+    const int64_t n = s.params[i].numel();
+    s.exp_avg.narrow(0, offset, n).copy_(exp_avg[i].reshape({-1}));
+    s.exp_avg_sq.narrow(0, offset, n).copy_(exp_avg_sq[i].reshape({-1}));
+    offset += n;
+  }
+  s.step.copy_(step);
+  s.lr.copy_(lr);
 }
 
 // This rank's rows of a global batch [begin, begin + size): an even split, the first ranks taking fewer.
@@ -131,8 +173,10 @@ RankShare rank_share(int64_t begin, int64_t size, int rank, int world) {
 // Sets the model's process group for one train call and clears it after, also on errors: evaluation
 // and prediction run on one rank and must never wait for the others.
 struct GroupScope {
-  GroupScope(Classifier& m, std::shared_ptr<dist::Group> g) : model(m) { model.set_process_group(std::move(g)); }
-  ~GroupScope() { model.set_process_group(nullptr); }
+  GroupScope(Classifier& m, std::shared_ptr<dist::Group> g, bool expert_parallel) : model(m) {
+    model.set_process_group(std::move(g), expert_parallel);
+  }
+  ~GroupScope() { model.set_process_group(nullptr, false); }
   Classifier& model;
 };
 
@@ -147,6 +191,10 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
                            const at::Tensor& labels, const TrainConfig& config,
                            const std::function<void(const EpochMetrics&)>& on_epoch, const std::atomic<bool>& stop,
                            const std::function<void()>& between_batches) {
+  for (const at::Tensor& e : model.expert_parameters()) {
+    TORCH_CHECK(e.size(0) == model.config().num_experts, "this model holds only some of its experts (an "
+                "expert-parallel train call failed before it could gather them back): load the last checkpoint");
+  }
   const at::Device device = model.device();
   const bool cuda = device.is_cuda();
   std::unique_ptr<SideStreamScope> side_stream;  // CUDA: all work of this call, the capture included,
@@ -177,8 +225,21 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     for (const auto& p : s.params) num_params += p.numel();
     check_same_job(*group, n, config, num_params);
     adopt_rank0_state(model, s, *group);
-    buckets = std::make_unique<dist::GradBuckets>(s.params, group);
-    group_scope = std::make_unique<GroupScope>(model, group);
+    std::vector<bool> summed(s.params.size(), true);
+    if (config.expert_parallel) {
+      TORCH_CHECK_VALUE(!model.expert_parameters().empty(), "expertParallel needs an MoE model (a dense model "
+                        "has no experts to spread); train it with distributed: true alone");
+      const int rank = group->rank(), world = group->world_size();
+      change_experts(model, s, [&](const at::Tensor& t, const std::string&) { return slice_experts(t, rank, world); });
+      // Each rank's experts see every rank's inputs: their gradients are already global sums.
+      for (const at::Tensor& e : model.expert_parameters()) {
+        for (size_t i = 0; i < s.params.size(); ++i) {
+          if (s.params[i].unsafeGetTensorImpl() == e.unsafeGetTensorImpl()) summed[i] = false;
+        }
+      }
+    }
+    buckets = std::make_unique<dist::GradBuckets>(s.params, summed, group);
+    group_scope = std::make_unique<GroupScope>(model, group, config.expert_parallel);
   }
   bool any_rank_stopped = false;  // data parallel: a rank asked to stop; all stop after this step
 
@@ -282,6 +343,12 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     const EpochMetrics m = epoch_metrics(epoch, sums, seen, drop_units, weights, started);
     result.epochs.push_back(m);
     if (on_epoch) on_epoch(m);
+  }
+  if (group && config.expert_parallel) {  // every rank holds the whole model again, as between calls
+    buckets.reset();  // (its hooks are on the sliced parameters)
+    change_experts(model, s, [&](const at::Tensor& t, const std::string& what) {
+      return gather_experts(t, *group, what + " from every rank");
+    });
   }
   if (!cuda) {  // keep nothing of this call but the weights and Adam's state (the CPU data is the caller's)
     s.data_x = at::Tensor();
