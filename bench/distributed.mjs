@@ -1,7 +1,8 @@
-// Data-parallel training speed: samples/s of the reference MoE trained by 1 process and by 2 processes
-// (Gloo over loopback), one intra-op thread each, on the same MNIST images, with the bytes each rank
-// exchanges per step. Medians over --reps runs of the last epoch; results in bench/results/.
-//   node bench/distributed.mjs [--reps 3] [--limit 10000] [--epochs 2] [--out bench/results]
+// Distributed training speed: samples/s of the reference MoE and the dense model trained by 1 process and
+// by 2 processes (Gloo over loopback), data parallel, and for the MoE also expert parallel, one intra-op
+// thread each, on the same MNIST images; with the bytes each rank hands to the collectives per step
+// (measured by the group). Medians over --reps runs of the last epoch; results in bench/results/.
+//   node bench/distributed.mjs [--reps 3] [--limit 10000] [--epochs 2] [--batch 64,512] [--out bench/results]
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,14 +11,14 @@ import { parseArgs } from 'node:util';
 import { freePort } from '../dist/lib/cli/launch.js';
 import { currentCommit, median, slug } from './common.mjs';
 
-const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, limit: { type: 'string', default: '10000' }, epochs: { type: 'string', default: '2' }, out: { type: 'string', default: 'bench/results' } } });
+const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, limit: { type: 'string', default: '10000' }, epochs: { type: 'string', default: '2' }, batch: { type: 'string', default: '64,512' }, out: { type: 'string', default: 'bench/results' } } });
 const here = path.dirname(new URL(import.meta.url).pathname);
 
 /** Runs `world` ranks; resolves with rank 0's JSON line. */
-async function job(kind, world) {
+async function job(kind, world, ep, batch) {
   const port = await freePort();
   const outputs = await Promise.all(Array.from({ length: world }, (_, rank) => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, 'distributed_rank.mjs'), kind, values.limit, values.epochs], {
+    const child = spawn(process.execPath, [path.join(here, 'distributed_rank.mjs'), kind, values.limit, values.epochs, String(batch), ep ? 'ep' : 'dp'], {
       env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -28,23 +29,34 @@ async function job(kind, world) {
   return JSON.parse(outputs[0].trim().split('\n').at(-1));
 }
 
+// Each row: its 1-process baseline and its 2-process run, alternating within each repetition so that
+// drift in the machine's speed hits both alike.
+const setups = [
+  { label: 'moe, data parallel', kind: 'moe', ep: false },
+  { label: 'moe, expert parallel (4 experts per rank)', kind: 'moe', ep: true },
+  { label: 'dense, data parallel', kind: 'dense', ep: false },
+];
 const rows = [];
-for (const kind of ['moe', 'dense']) {
+for (const batch of values.batch.split(',').map(Number)) for (const setup of setups) {
+  const steps = Number(values.epochs) * Math.ceil(Number(values.limit) / batch);
   const runs = { 1: [], 2: [] };
-  let params = 0;
+  let params = 0, traffic = null;
   for (let r = 0; r < Number(values.reps); r++) {
-    for (const world of [1, 2]) {  // alternating, so drift in the machine's speed hits both alike
-      const res = await job(kind, world);
+    for (const world of [1, 2]) {
+      const res = await job(setup.kind, world, setup.ep, batch);
       runs[world].push(res.samplesPerSecond.at(-1));
       params = res.params;
+      if (res.traffic) traffic = res.traffic;
     }
   }
-  // A ring all-reduce of b bytes sends (and receives) 2(W-1)/W * b per rank: the gradients (float32),
-  // plus the MoE's expert counts (E+1 int64) per forward and the stop flag.
-  const gradientBytes = params * 4 + 4;
-  const perStep = (2 * (2 - 1)) / 2 * gradientBytes + (kind === 'moe' ? 9 * 8 : 0);
-  rows.push({ kind, params, onePerSecond: median(runs[1]), twoPerSecond: median(runs[2]), speedup: median(runs[2]) / median(runs[1]), bytesSentPerRankPerStep: Math.round(perStep), runs });
-  console.log(`${kind}: 1 process ${median(runs[1]).toFixed(0)} samples/s, 2 processes ${median(runs[2]).toFixed(0)} samples/s (${(median(runs[2]) / median(runs[1])).toFixed(2)}x), ${Math.round(perStep).toLocaleString('en')} bytes sent per rank per step`);
+  const one = median(runs[1]), two = median(runs[2]);
+  const perStep = {
+    allReduceBytes: Math.round(traffic.allReduceBytes / steps),
+    allToAllBytes: Math.round(traffic.allToAllBytes / steps),
+    setupBytesPerTrainCall: traffic.otherBytes,
+  };
+  rows.push({ ...setup, batch, params, onePerSecond: one, twoPerSecond: two, speedup: two / one, perStep, runs });
+  console.log(`${setup.label}, batch ${batch}: 1 process ${one.toFixed(0)} samples/s, 2 processes ${two.toFixed(0)} samples/s (${(two / one).toFixed(2)}x); per step and rank ${perStep.allReduceBytes.toLocaleString('en')} bytes all-reduced, ${perStep.allToAllBytes.toLocaleString('en')} bytes sent all-to-all`);
 }
 
 const cpu = os.cpus()[0]?.model.trim() ?? 'cpu';
@@ -55,15 +67,15 @@ const name = `distributed-${os.availableParallelism()}core-${slug(cpu.split(' ')
 mkdirSync(values.out, { recursive: true });
 writeFileSync(path.join(values.out, `${name}.json`), JSON.stringify({ machine, commit, date, settings: values, rows }, null, 2));
 writeFileSync(path.join(values.out, `${name}.md`), [
-  `# Data-parallel training: ${machine}, ${date}, commit ${commit}`,
+  `# Distributed training: ${machine}, ${date}, commit ${commit}`,
   '',
-  `Reference models, batch 64 (the global batch), ${values.limit} MNIST images, last of ${values.epochs} epochs, median of ${values.reps} runs; one intra-op thread per process; Gloo over loopback. Command: \`node bench/distributed.mjs\`.`,
+  `Reference models, ${values.limit} MNIST images, last of ${values.epochs} epochs, median of ${values.reps} runs; one intra-op thread per process; Gloo over loopback. Bytes: what rank 0 handed to the collectives per step (payload, averaged over the steps; a ring all-reduce sends about 2(W-1)/W of it per rank), measured by the group. Command: \`npm run bench:distributed\`.`,
   '',
-  '| model | parameters | 1 process (samples/s) | 2 processes (samples/s) | speedup | bytes sent per rank per step |',
-  '| --- | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.kind} | ${r.params.toLocaleString('en')} | ${r.onePerSecond.toFixed(0)} | ${r.twoPerSecond.toFixed(0)} | ${r.speedup.toFixed(2)}x | ${r.bytesSentPerRankPerStep.toLocaleString('en')} |`),
+  '| setup | global batch | parameters | 1 process (samples/s) | 2 processes (samples/s) | speedup | all-reduced per step (bytes) | sent all-to-all per step (bytes) |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.label} | ${r.batch} | ${r.params.toLocaleString('en')} | ${r.onePerSecond.toFixed(0)} | ${r.twoPerSecond.toFixed(0)} | ${r.speedup.toFixed(2)}x | ${r.perStep.allReduceBytes.toLocaleString('en')} | ${r.perStep.allToAllBytes.toLocaleString('en')} |`),
   '',
-  'Expert parallelism is not built yet, so it has no row.',
+  `Once per train call (not per step) each rank also receives rank 0's weights and Adam state, and with expert parallelism gathers the experts back: ${rows.filter((r) => r.batch === rows[0].batch).map((r) => `${r.label} ${r.perStep.setupBytesPerTrainCall.toLocaleString('en')} bytes`).join('; ')}.`,
   '',
 ].join('\n'));
 console.log(`wrote ${path.join(values.out, name)}.{json,md}`);

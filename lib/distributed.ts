@@ -90,6 +90,22 @@ export function distributedInfo(): DistributedInfo | null {
   return current ? { ...current } : null;
 }
 
+/** What this process has handed to the collectives since it joined (payload bytes, not wire bytes). */
+export interface DistributedTraffic {
+  collectives: number;
+  /** Tensors summed over the ranks: gradients, expert counts, epoch metrics. */
+  allReduceBytes: number;
+  /** Rows sent to other ranks by expert parallelism (routed inputs and their outputs, and gradients). */
+  allToAllBytes: number;
+  /** Broadcasts and all-gathers: the start (rank 0's state) and end (experts gathered) of a train call. */
+  otherBytes: number;
+}
+
+/** This process's traffic so far, or null before initDistributed. */
+export function distributedTraffic(): DistributedTraffic | null {
+  return current ? native().distributedTraffic() : null;
+}
+
 /** Leaves the group (a later initDistributed may join another). */
 export function destroyDistributed(): void {
   if (!current) return;

@@ -15,10 +15,12 @@ export {
   initDistributed,
   destroyDistributed,
   distributedInfo,
+  distributedTraffic,
   DISTRIBUTED_BACKENDS,
   type DistributedOptions,
   type DistributedInfo,
   type DistributedBackend,
+  type DistributedTraffic,
 } from './distributed.js';
 export { formatRoutingTable, formatHistoryLine } from './report.js';
 export type { Dataset } from './dataset.js';

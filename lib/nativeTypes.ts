@@ -1,5 +1,6 @@
 // The exact shape of the native addon (native/binding/addon.cpp, model_handle.cpp). Internal: not exported
 // from the package.
+import type { DistributedTraffic } from './distributed.js';
 
 export interface NativeModelConfig {
   kind: 'moe' | 'dense';
@@ -100,6 +101,7 @@ export interface NativeAddon {
   distributedBuilt: boolean;
   initDistributed(options: { masterAddr: string; masterPort: number; rank: number; worldSize: number; timeoutMs: number; backend: 'gloo' }): Promise<void>;
   destroyDistributed(): void;
+  distributedTraffic(): DistributedTraffic | null;
 }
 
 /** predict(..., withRouting): input i's assignments are [routingOffsets[i], routingOffsets[i+1]). */

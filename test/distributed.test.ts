@@ -51,6 +51,16 @@ function writeDataset(name: string, d: { inputs: Float32Array; labels: Uint8Arra
   return file;
 }
 
+/**
+ * What rank 0 all-reduces in the 3-step jobs below (tinyMoE, 96 inputs, batch 33, one epoch): per step the
+ * gradients of the parameters not held per expert rank (float32) with the stop flag (one float32) and the
+ * forward's expert counts (E+1 int64); the epoch's metrics once (5+E float64).
+ */
+function expectedAllReduce(params: number, expertParams: number) {
+  const E = tinyMoE.numExperts;
+  return expect.objectContaining({ allReduceBytes: 3 * (4 * (params - expertParams) + 4 + 8 * (E + 1)) + 8 * (5 + E), ...(expertParams === 0 ? { allToAllBytes: 0 } : {}) });
+}
+
 const tensors = async (file: string) => new Map((await readModelFile(file)).tensors.map((t) => [t.name, t.data]));
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
@@ -85,8 +95,10 @@ describe('data parallel (2 processes, Gloo on loopback)', () => {
         expect(maxAbsDiff(dp0.get(name)!, w), name).toBeLessThan(1e-5 + 1e-3 * moved);
         expect(maxAbsDiff(dp1.get(name)!, dp0.get(name)!), `${name}: ranks agree`).toBe(0);
       }
-      const got = JSON.parse(readFileSync(`${out}.rank0.json`, 'utf8')).history.epochs[0];
+      const rank0 = JSON.parse(readFileSync(`${out}.rank0.json`, 'utf8'));
+      const got = rank0.history.epochs[0];
       const ref = history.epochs[0]!;
+      expect(rank0.traffic).toEqual(expectedAllReduce(single.paramCount().total, 0));
       expect(got.samples).toBe(96);
       expect(got.classificationLoss).toBeCloseTo(ref.classificationLoss, 6);
       expect(got.auxLoss).toBeCloseTo(ref.auxLoss, 6);
@@ -137,8 +149,13 @@ describe('expert parallel (experts spread over the ranks, Gloo on loopback)', ()
         expect(maxAbsDiff(got[0]!.get(name)!, w), name).toBeLessThan(1e-5 + 1e-3 * moved);
         for (const g of got.slice(1)) expect(maxAbsDiff(g.get(name)!, got[0]!.get(name)!), `${name}: ranks agree`).toBe(0);
       }
-      const epoch = JSON.parse(readFileSync(`${out}.rank0.json`, 'utf8')).history.epochs[0];
+      const rank0 = JSON.parse(readFileSync(`${out}.rank0.json`, 'utf8'));
+      const epoch = rank0.history.epochs[0];
       const ref = history.epochs[0]!;
+      // The experts' gradients stay on their ranks (only the rest is all-reduced); rows travel instead.
+      const { hiddenSize: H, expertHiddenSize: F, numExperts: E } = tinyMoE;
+      expect(rank0.traffic).toEqual(expectedAllReduce(single.paramCount().total, E * (2 * F * H + F + H)));
+      expect(rank0.traffic.allToAllBytes).toBeGreaterThan(0);
       expect(epoch.classificationLoss).toBeCloseTo(ref.classificationLoss, 6);
       expect(epoch.auxLoss).toBeCloseTo(ref.auxLoss, 6);
       expect(epoch.accuracy).toBe(ref.accuracy);

@@ -76,11 +76,26 @@ Napi::Value DestroyDistributed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// distributedTraffic(): what this process's group has handed to the collectives (null without a group).
+Napi::Value DistributedTraffic(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<dist::Group> group = dist::default_group();
+  if (!group) return env.Null();
+  const dist::Traffic t = group->traffic();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("collectives", Napi::Number::New(env, static_cast<double>(t.collectives)));
+  o.Set("allReduceBytes", Napi::Number::New(env, static_cast<double>(t.all_reduce_bytes)));
+  o.Set("allToAllBytes", Napi::Number::New(env, static_cast<double>(t.all_to_all_bytes)));
+  o.Set("otherBytes", Napi::Number::New(env, static_cast<double>(t.other_bytes)));
+  return o;
+}
+
 }  // namespace
 
 void register_distributed(Napi::Env env, Napi::Object exports) {
   exports.Set("initDistributed", Napi::Function::New(env, InitDistributed));
   exports.Set("destroyDistributed", Napi::Function::New(env, DestroyDistributed));
+  exports.Set("distributedTraffic", Napi::Function::New(env, DistributedTraffic));
   exports.Set("distributedBuilt", Napi::Boolean::New(env, dist::distributed_built()));
 }
 

@@ -20,6 +20,17 @@ void set_default_group(std::shared_ptr<Group> group) {
   default_group_ptr = std::move(group);
 }
 
+Traffic Group::traffic() const {
+  std::lock_guard<std::mutex> lock(traffic_mutex_);
+  return traffic_;
+}
+
+void Group::count(int64_t Traffic::*field, int64_t bytes) {
+  std::lock_guard<std::mutex> lock(traffic_mutex_);
+  ++traffic_.collectives;
+  traffic_.*field += bytes;
+}
+
 std::string collective_error(const Group& group, const std::string& op, const std::string& what,
                              const std::string& reason, std::chrono::milliseconds timeout) {
   std::string message = "distributed " + op + " of " + what + " failed on rank " + std::to_string(group.rank()) +

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -35,6 +36,15 @@ class PendingCollective {
   virtual void wait() = 0;
 };
 
+// What this rank has handed to the collectives so far (payload bytes, not the backend's wire bytes): for
+// a ring all-reduce each rank sends about 2(W-1)/W times its payload.
+struct Traffic {
+  int64_t collectives = 0;
+  int64_t all_reduce_bytes = 0;   // tensors summed (gradients, expert counts, metrics)
+  int64_t all_to_all_bytes = 0;   // rows sent to other ranks (expert parallelism)
+  int64_t other_bytes = 0;        // broadcasts and all-gathers (start and end of a train call)
+};
+
 class Group {
  public:
   virtual ~Group() = default;
@@ -53,6 +63,16 @@ class Group {
   // recv_counts[r] from rank r, in rank order. Every rank must pass counts that match its peers'.
   virtual at::Tensor all_to_all(const at::Tensor& input, const std::vector<int64_t>& send_counts,
                                 const std::vector<int64_t>& recv_counts, const std::string& what) = 0;
+
+  Traffic traffic() const;
+
+ protected:
+  // Called by the backends as each collective starts.
+  void count(int64_t Traffic::*field, int64_t bytes);
+
+ private:
+  mutable std::mutex traffic_mutex_;
+  Traffic traffic_;
 };
 
 // Joins the group: blocks until all world_size ranks have met at master_addr:port (rank 0 serves the

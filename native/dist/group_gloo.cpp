@@ -106,6 +106,7 @@ class GlooGroup : public Group {
 
   std::unique_ptr<PendingCollective> all_reduce_sum_async(at::Tensor tensor, const std::string& what) override {
     require_contiguous(tensor, "all-reduce", what);
+    count(&Traffic::all_reduce_bytes, tensor.nbytes());
     return launch("all-reduce", what, [&] {
       std::vector<at::Tensor> tensors{tensor};
       return pg_->allreduce(tensors);
@@ -114,6 +115,7 @@ class GlooGroup : public Group {
 
   void broadcast(const at::Tensor& tensor, int root, const std::string& what) override {
     require_contiguous(tensor, "broadcast", what);
+    count(&Traffic::other_bytes, tensor.nbytes());
     launch("broadcast", what, [&] {
       std::vector<at::Tensor> tensors{tensor};
       c10d::BroadcastOptions opts;
@@ -127,6 +129,7 @@ class GlooGroup : public Group {
     std::vector<int64_t> shape{world_size()};
     shape.insert(shape.end(), input.sizes().begin(), input.sizes().end());
     at::Tensor out = at::empty(shape, input.options());
+    count(&Traffic::other_bytes, input.nbytes());
     launch("all-gather", what, [&] {
       std::vector<std::vector<at::Tensor>> outputs(1);
       for (int r = 0; r < world_size(); ++r) outputs[0].push_back(out[r]);
@@ -146,6 +149,10 @@ class GlooGroup : public Group {
     shape[0] = received;
     at::Tensor in = input.contiguous();
     at::Tensor out = at::empty(shape, in.options());
+    const int64_t row_bytes = in.size(0) > 0 ? static_cast<int64_t>(in.nbytes()) / in.size(0) : 0;
+    int64_t sent = 0;
+    for (size_t r = 0; r < world; ++r) sent += static_cast<int>(r) == rank() ? 0 : send_counts[r] * row_bytes;
+    count(&Traffic::all_to_all_bytes, sent);
     launch("all-to-all", what, [&] {
       std::vector<int64_t> out_counts = recv_counts, in_counts = send_counts;  // c10d takes them by reference
       return pg_->alltoall_base(out, in, out_counts, in_counts);

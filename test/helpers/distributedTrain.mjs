@@ -3,7 +3,7 @@
 //   node distributedTrain.mjs '<json: { model | load, train, data: { file } | { mnist }, out, timeoutMs?, hangRank? }>'
 // (load: a model file to start from instead of a new model of the options `model`)
 import { readFile, writeFile } from 'node:fs/promises';
-import { MoEClassifier, initDistributed, loadMnist, loadModel } from '../../dist/lib/index.js';
+import { MoEClassifier, distributedTraffic, initDistributed, loadMnist, loadModel } from '../../dist/lib/index.js';
 
 const job = JSON.parse(process.argv[2]);
 const info = await initDistributed({ timeoutMs: job.timeoutMs ?? 20000 });
@@ -13,7 +13,7 @@ const data = job.data.mnist ? await loadMnist({ split: 'train', limit: job.data.
 const model = job.load ? await loadModel(job.load) : new MoEClassifier(job.model);
 const history = await model.train(data, { ...job.train, distributed: true, onEpochEnd: (m) => console.log(`rank ${info.rank} epoch ${m.epoch}`) });
 await model.save(`${job.out}.rank${info.rank}.safetensors`);
-await writeFile(`${job.out}.rank${info.rank}.json`, JSON.stringify({ info, history }));
+await writeFile(`${job.out}.rank${info.rank}.json`, JSON.stringify({ info, history, traffic: distributedTraffic(), paramCount: model.paramCount() }));
 
 /** A dataset the test wrote: { count, inputSize } as JSON beside float32 inputs and uint8 labels. */
 async function readDataset(file) {
