@@ -2,7 +2,7 @@
 // by 2 processes (Gloo over loopback), data parallel, and for the MoE also expert parallel, one intra-op
 // thread each, on the same MNIST images; with the bytes each rank hands to the collectives per step
 // (measured by the group). Medians over --reps runs of the last epoch; results in bench/results/.
-//   node bench/distributed.mjs [--reps 3] [--limit 10000] [--epochs 2] [--batch 64,512] [--out bench/results]
+//   node bench/distributed.mjs [--reps 3] [--limit 20000] [--epochs 2] [--batch 64,512,2048] [--out bench/results]
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { freePort } from '../dist/lib/cli/launch.js';
 import { currentCommit, median, slug } from './common.mjs';
 
-const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, limit: { type: 'string', default: '10000' }, epochs: { type: 'string', default: '2' }, batch: { type: 'string', default: '64,512' }, out: { type: 'string', default: 'bench/results' } } });
+const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, limit: { type: 'string', default: '20000' }, epochs: { type: 'string', default: '2' }, batch: { type: 'string', default: '64,512,2048' }, out: { type: 'string', default: 'bench/results' } } });
 const here = path.dirname(new URL(import.meta.url).pathname);
 
 /** Runs `world` ranks; resolves with rank 0's JSON line. */
