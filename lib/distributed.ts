@@ -35,6 +35,7 @@ export interface DistributedInfo {
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 let current: DistributedInfo | null = null;
+let joining = false;  // a rendezvous in flight: a second initDistributed must not start another
 
 /** An integer from an environment variable, or undefined when it is not set. */
 export function envInteger(env: NodeJS.ProcessEnv, name: string, min: number, max?: number): number | undefined {
@@ -80,7 +81,13 @@ export async function initDistributed(options: DistributedOptions = {}): Promise
   if (!addon.distributedBuilt) {
     throw new Error('this build of torch-moe has no distributed training: the Gloo headers were missing when it was compiled (Debian/Ubuntu: apt-get install libgloo-dev, then npx torch-moe build)');
   }
-  await withJsStack(() => addon.initDistributed(o));
+  if (joining) throw new Error('initDistributed() is already joining a group: await the first call');
+  joining = true;
+  try {
+    await withJsStack(() => addon.initDistributed(o));
+  } finally {
+    joining = false;
+  }
   current = { ...o, isMain: o.rank === 0 };
   return { ...current };
 }

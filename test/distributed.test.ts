@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MoEClassifier, destroyDistributed, distributedInfo, initDistributed, loadModel } from '../lib/index.js';
+import { MoEClassifier, destroyDistributed, distributedInfo, distributedTraffic, initDistributed, loadModel } from '../lib/index.js';
 import { readModelFile } from '../lib/Classifier.js';
 import { freePort } from '../lib/cli/launch.js';
 import { mnist, synthetic, tinyMoE } from './helpers/data.js';
@@ -108,7 +108,10 @@ describe('data parallel (2 processes, Gloo on loopback)', () => {
   }
 
   it('world size 1 in this process is the plain single-process training', async () => {
-    const info = await initDistributed({ rank: 0, worldSize: 1, masterPort: await freePort(), timeoutMs: 5000 });
+    const joining = initDistributed({ rank: 0, worldSize: 1, masterPort: await freePort(), timeoutMs: 5000 });
+    await expect(initDistributed({ rank: 0, worldSize: 1, masterPort: await freePort() })).rejects.toThrow(/already joining a group/);
+    const info = await joining;
+    await expect(initDistributed({ rank: 0, worldSize: 1 })).rejects.toThrow(/already joined a distributed group/);
     expect(info).toMatchObject({ rank: 0, worldSize: 1, backend: 'gloo', isMain: true });
     expect(distributedInfo()).toMatchObject({ rank: 0, worldSize: 1 });
     const data = synthetic(100, tinyMoE.inputSize, tinyMoE.numClasses);
@@ -231,6 +234,13 @@ describe('failures', () => {
     expect(rank0.ms).toBeLessThan(15_000);
   }, 200_000);
 
+  it('ranks that disagree on the schedule are refused before training, naming the setting and both values', async () => {
+    const ranks = await runRanks(2, { model: { ...tinyMoE, seed: 1 }, train: { epochs: 1, batchSize: 32 }, trainByRank: { 1: { batchSize: 16 } }, data: { file: writeDataset('disagree', synthetic(64, tinyMoE.inputSize, tinyMoE.numClasses)) }, out: path.join(tmp, 'disagree') });
+    expect(ranks.map((r) => r.code)).not.toContain(0);
+    expect(ranks[0]!.stderr).toMatch(/needs the same batchSize on every rank: rank 0 has 32, rank 1 has 16/);
+    expect(ranks[1]!.stderr).toMatch(/needs the same batchSize on every rank: rank 1 has 16, rank 0 has 32/);
+  }, 60_000);
+
   it('a port in use, a master nobody runs, missing ranks and bad settings each get a clear error', async () => {
     const busy: Server = await new Promise((resolve) => {
       const s = createServer();
@@ -249,6 +259,7 @@ describe('failures', () => {
     await expect(initDistributed({ rank: 0, worldSize: 2, masterPort: await freePort(), timeoutMs: 1500 }))
       .rejects.toMatchObject({ code: 'ERR_TORCH_MOE_DISTRIBUTED', message: expect.stringMatching(/not all 2 ranks joined within 1500 ms/) });
     expect(distributedInfo()).toBeNull();
+    expect(distributedTraffic()).toBeNull();
 
     await expect(initDistributed({ rank: 2, worldSize: 2 })).rejects.toThrow(RangeError);
     await expect(initDistributed({ rank: 0, worldSize: 1, backend: 'nccl' })).rejects.toThrow(/no NCCL backend/);

@@ -1,7 +1,8 @@
 // One rank of a data-parallel test job: joins the group from torchrun's environment variables, trains,
 // and writes its history and model to `${out}.rank${RANK}.json` / `.safetensors`.
-//   node distributedTrain.mjs '<json: { model | load, train, data: { file } | { mnist }, out, timeoutMs?, hangRank? }>'
-// (load: a model file to start from instead of a new model of the options `model`)
+//   node distributedTrain.mjs '<json: { model | load, train, trainByRank?, data: { file } | { mnist }, out, timeoutMs?, hangRank? }>'
+// (load: a model file to start from instead of a new model of the options `model`; trainByRank: options
+// that differ by rank, { [rank]: options })
 import { readFile, writeFile } from 'node:fs/promises';
 import { MoEClassifier, distributedTraffic, initDistributed, loadMnist, loadModel } from '../../dist/lib/index.js';
 
@@ -11,7 +12,7 @@ const info = await initDistributed({ timeoutMs: job.timeoutMs ?? 20000 });
 if (job.hangRank === info.rank) await new Promise((resolve) => setTimeout(resolve, 120_000));
 const data = job.data.mnist ? await loadMnist({ split: 'train', limit: job.data.mnist }) : await readDataset(job.data.file);
 const model = job.load ? await loadModel(job.load) : new MoEClassifier(job.model);
-const history = await model.train(data, { ...job.train, distributed: true, onEpochEnd: (m) => console.log(`rank ${info.rank} epoch ${m.epoch}`) });
+const history = await model.train(data, { ...job.train, ...job.trainByRank?.[info.rank], distributed: true, onEpochEnd: (m) => console.log(`rank ${info.rank} epoch ${m.epoch}`) });
 await model.save(`${job.out}.rank${info.rank}.safetensors`);
 await writeFile(`${job.out}.rank${info.rank}.json`, JSON.stringify({ info, history, traffic: distributedTraffic(), paramCount: model.paramCount() }));
 
