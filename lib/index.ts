@@ -36,7 +36,8 @@ export type {
   RoutingStats,
   ExpertShare,
   Routing,
+  LrSchedule,
 } from './options.js';
-export { ROUTINGS } from './options.js';
+export { ROUTINGS, LR_SCHEDULES } from './options.js';
 export { version } from './version.js';
 export { runReferenceExperiment, referenceSettings, type ReferenceReport, type ReferenceSettings } from './experiment.js';

@@ -18,6 +18,7 @@ export interface NativeModelConfig {
   biasBalancing?: { rate: number } | null;
   sharedExperts?: number;
   capacityFactor?: number | null;
+  dropout?: number;
   seed: number;
 }
 
@@ -30,6 +31,7 @@ export interface NativeEpochMetrics {
   expertLoad: number[];
   droppedFraction: number;
   accuracy: number;
+  learningRate: number;
   seconds: number;
   samples: number;
 }
@@ -78,7 +80,7 @@ export interface NativeModelHandle {
   train(
     inputs: Float32Array,
     labels: NativeLabels,
-    options: { epochs: number; batchSize: number; learningRate: number; cudaGraph: boolean; distributed: boolean; expertParallel: boolean },
+    options: { epochs: number; batchSize: number; learningRate: number; lrSchedule: 'constant' | 'cosine'; cudaGraph: boolean; distributed: boolean; expertParallel: boolean },
     onEpoch?: (m: NativeEpochMetrics) => void,
     stopped?: boolean,  // already aborted: queue it stopped, so no step runs
   ): Promise<NativeTrainResult>;

@@ -13,6 +13,11 @@ export interface DenseClassifierOptions {
   numClasses?: number;        // default 10
   seed?: number;              // default 0: initialisation and shuffling
   device?: Device;            // default 'auto'
+  /**
+   * Training only: the probability of zeroing each hidden activation, after the input layer and after the
+   * MoE layer (or the FFN); the rest are scaled by 1/(1-p). In [0, 1); default 0. CPU only for now.
+   */
+  dropout?: number;
 }
 
 export const ROUTINGS = ['softmax-topk', 'sigmoid-topk', 'expert-choice', 'hash'] as const;
@@ -69,7 +74,7 @@ export type ResolvedConfig = NativeModelConfig;
 
 const SIZE_MAX = 1 << 20;  // generous, but stops a typo from asking for terabytes
 
-const DENSE_KEYS = ['inputSize', 'hiddenSize', 'expertHiddenSize', 'numClasses', 'seed', 'device'] as const;
+const DENSE_KEYS = ['inputSize', 'hiddenSize', 'expertHiddenSize', 'numClasses', 'seed', 'device', 'dropout'] as const;
 const MOE_KEYS = [
   ...DENSE_KEYS, 'numExperts', 'topK', 'auxLossWeight', 'forceBalancedRouting', 'routing', 'zLossWeight', 'gateNoise',
   'gateJitter', 'biasBalancing', 'sharedExperts', 'capacityFactor',
@@ -88,7 +93,9 @@ export function resolveConfig(kind: 'moe' | 'dense', options: unknown): Resolved
     expertHiddenSize: int('expertHiddenSize', 128, 1),
     numClasses: int('numClasses', 10, 2),
     seed: int('seed', 0, 0, 2 ** 32 - 1),
+    dropout: checkNumber('options.dropout', o.dropout ?? 0, 0, true),
   };
+  if (config.dropout! >= 1) throw invalidRange('options.dropout', 'a finite number in [0, 1)', config.dropout);
   if (kind === 'moe') {
     config.numExperts = int('numExperts', 8, 1, 4096);
     config.topK = int('topK', 2, 1, config.numExperts);
@@ -181,6 +188,7 @@ export interface EpochMetrics {
   /** MoE: share dropped by capacity (token choice: of the n·k assignments; expert choice: of the inputs no expert took). */
   droppedFraction: number;
   accuracy: number;            // on the training batches as they were trained
+  learningRate: number;        // of the epoch's last step (see TrainOptions.lrSchedule)
   seconds: number;
   samples: number;             // samples trained this epoch (fewer when aborted mid-epoch)
 }
@@ -195,6 +203,12 @@ export interface TrainOptions {
   epochs?: number;        // default 1
   batchSize?: number;     // default 64
   learningRate?: number;  // default 1e-3 (Adam)
+  /**
+   * 'constant' (default), or 'cosine': the learning rate decays from learningRate at the first step of
+   * this call to about 0 at its last, following half a cosine (SGDR without restarts). Each epoch's
+   * metrics report the rate of its last step.
+   */
+  lrSchedule?: LrSchedule;
   /** CUDA only: capture the full-batch training step once as a CUDA graph and replay it. Default true. */
   cudaGraph?: boolean;
   /**
@@ -216,10 +230,14 @@ export interface TrainOptions {
   signal?: AbortSignal;
 }
 
+export const LR_SCHEDULES = ['constant', 'cosine'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+
 export interface ResolvedTrainOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
+  lrSchedule: LrSchedule;
   cudaGraph: boolean;
   distributed: boolean;
   expertParallel: boolean;
@@ -228,7 +246,7 @@ export interface ResolvedTrainOptions {
 export function resolveTrainOptions(options: unknown): ResolvedTrainOptions & Pick<TrainOptions, 'onEpochEnd' | 'signal'> {
   const o = options ?? {};
   checkObject('options', o);
-  checkKnownKeys('options', o, ['epochs', 'batchSize', 'learningRate', 'cudaGraph', 'distributed', 'expertParallel', 'onEpochEnd', 'signal']);
+  checkKnownKeys('options', o, ['epochs', 'batchSize', 'learningRate', 'lrSchedule', 'cudaGraph', 'distributed', 'expertParallel', 'onEpochEnd', 'signal']);
   if (o.cudaGraph !== undefined && typeof o.cudaGraph !== 'boolean') throw invalidType('options.cudaGraph', 'a boolean', o.cudaGraph);
   if (o.distributed !== undefined && typeof o.distributed !== 'boolean') throw invalidType('options.distributed', 'a boolean', o.distributed);
   if (o.expertParallel !== undefined && typeof o.expertParallel !== 'boolean') throw invalidType('options.expertParallel', 'a boolean', o.expertParallel);
@@ -243,6 +261,7 @@ export function resolveTrainOptions(options: unknown): ResolvedTrainOptions & Pi
     epochs: checkInteger('options.epochs', o.epochs ?? 1, 1, 1_000_000),
     batchSize: checkInteger('options.batchSize', o.batchSize ?? 64, 1, 1 << 24),
     learningRate: checkNumber('options.learningRate', o.learningRate ?? 1e-3, 0, false),
+    lrSchedule: checkOneOf('options.lrSchedule', o.lrSchedule ?? 'constant', LR_SCHEDULES),
     cudaGraph: (o.cudaGraph as boolean | undefined) ?? true,
     distributed: (o.distributed as boolean | undefined) ?? false,
     expertParallel: (o.expertParallel as boolean | undefined) ?? false,

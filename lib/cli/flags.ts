@@ -37,6 +37,7 @@ export interface ModelFlags {
   zLoss?: number;
   biasBalancing?: number;
   sharedExperts?: number;
+  dropout?: number;
   seed?: number;
   device?: Device;
 }
@@ -59,6 +60,7 @@ export function moeOptions(f: ModelFlags, inputSize: number, numClasses: number)
   set('zLossWeight', f.zLoss);
   set('biasBalancing', f.biasBalancing === undefined ? undefined : { rate: f.biasBalancing });
   set('sharedExperts', f.sharedExperts);
+  set('dropout', f.dropout);
   set('seed', f.seed);
   set('device', f.device);
   return o;

@@ -11,6 +11,7 @@ import { destroyDistributed, envInteger, initDistributed, type DistributedInfo }
 import { doctor, formatDoctor } from '../doctor.js';
 import { runReferenceExperiment, referenceSettings } from '../experiment.js';
 import { loadModel } from '../loadModel.js';
+import { LR_SCHEDULES, type LrSchedule } from '../options.js';
 import { routingHeatmap, trainingCurves } from '../plot/charts.js';
 import { writeChart } from '../plot/render.js';
 import { formatRoutingTable } from '../report.js';
@@ -75,6 +76,8 @@ program.command('train')
   .option('--epochs <n>', 'epochs', integer('--epochs'), 10)
   .option('--batch-size <n>', 'mini-batch size', integer('--batch-size'), 64)
   .option('--lr <x>', 'Adam learning rate', number('--lr'), 1e-3)
+  .option('--lr-schedule <kind>', 'constant, or cosine: decay from --lr to ~0 over the run', oneOf('--lr-schedule', LR_SCHEDULES), 'constant')
+  .option('--dropout <p>', 'training only: drop hidden activations with probability p (default 0)', number('--dropout'))
   .option('--seed <n>', 'seed for initialisation and shuffling', integer('--seed'), 0)
   .option('--hidden <n>', 'hidden width (default 256)', integer('--hidden'))
   .option('--expert-hidden <n>', 'inner width of each expert / the dense FFN (default 128)', integer('--expert-hidden'))
@@ -100,7 +103,7 @@ program.command('train')
   .option('--master-port <port>', 'port on the master for the rendezvous (default: a free one on one machine, or MASTER_PORT)', integer('--master-port'))
   .option('--dist-timeout <ms>', 'how long a rank waits for the others before failing (default 120000)', integer('--dist-timeout'))
   .option('--expert-parallel', 'with several ranks: spread the experts over them (--experts divisible by the world size)', false)
-  .action(async (o: ModelFlags & Record<string, unknown> & { model: 'moe' | 'dense'; data: string; limit?: number; epochs: number; batchSize: number; lr: number; out?: string; plot?: string; json: boolean; threads?: number; nprocPerNode: number; nnodes: number; nodeRank: number; masterAddr?: string; masterPort?: number; distTimeout?: number; expertParallel: boolean }) => {
+  .action(async (o: ModelFlags & Record<string, unknown> & { model: 'moe' | 'dense'; data: string; limit?: number; epochs: number; batchSize: number; lr: number; lrSchedule: LrSchedule; out?: string; plot?: string; json: boolean; threads?: number; nprocPerNode: number; nnodes: number; nodeRank: number; masterAddr?: string; masterPort?: number; distTimeout?: number; expertParallel: boolean }) => {
     if ((o.nprocPerNode > 1 || o.nnodes > 1) && !process.env.TORCH_MOE_LAUNCHED) {
       process.exitCode = await launch({ nprocPerNode: o.nprocPerNode, nnodes: o.nnodes, nodeRank: o.nodeRank, masterAddr: o.masterAddr ?? process.env.MASTER_ADDR ?? '127.0.0.1',
         masterPort: o.masterPort ?? envInteger(process.env, 'MASTER_PORT', 1, 65535), threads: o.threads }, process.argv[1]!, process.argv.slice(2));
@@ -117,7 +120,7 @@ program.command('train')
     const inputSize = train.inputs.length / train.count;
     const model: Classifier = o.model === 'moe'
       ? new MoEClassifier(moeOptions(o, inputSize, 10))
-      : new DenseClassifier({ inputSize, numClasses: 10, hiddenSize: o.hidden, expertHiddenSize: o.expertHidden, seed: o.seed, device: o.device });
+      : new DenseClassifier({ inputSize, numClasses: 10, hiddenSize: o.hidden, expertHiddenSize: o.expertHidden, seed: o.seed, device: o.device, dropout: o.dropout });
     if (o.expertParallel && !dist) throw new Error('--expert-parallel needs several ranks: add --nproc-per-node N (or --nnodes)');
     if (o.expertParallel && o.model !== 'moe') throw new Error('--expert-parallel needs --model moe');
     const parallel = dist ? `, ${o.expertParallel ? 'expert and data' : 'data'} parallel over ${dist.worldSize} ranks` : '';
@@ -125,7 +128,7 @@ program.command('train')
     const controller = new AbortController();
     const release = onInterrupt(controller, !main);
     const bar = main ? progress(o.epochs, '') : { epoch: () => {}, done: () => {} };
-    const history = await model.train(train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, signal: controller.signal, distributed: dist !== undefined, expertParallel: o.expertParallel, onEpochEnd: (m) => bar.epoch(m) });
+    const history = await model.train(train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, lrSchedule: o.lrSchedule, signal: controller.signal, distributed: dist !== undefined, expertParallel: o.expertParallel, onEpochEnd: (m) => bar.epoch(m) });
     bar.done();
     release();
     if (dist) destroyDistributed();

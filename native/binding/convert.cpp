@@ -125,6 +125,7 @@ model::ModelConfig model_config_from_js(Napi::Env env, const Napi::Object& o) {
   c.hidden_size = int_field(env, o, "hiddenSize", c.hidden_size);
   c.expert_hidden_size = int_field(env, o, "expertHiddenSize", c.expert_hidden_size);
   c.num_classes = int_field(env, o, "numClasses", c.num_classes);
+  c.dropout = number_field(env, o, "dropout", c.dropout);
   if (c.kind == model::ModelKind::kMoE) {
     c.num_experts = int_field(env, o, "numExperts", c.num_experts);
     c.top_k = int_field(env, o, "topK", c.top_k);
@@ -179,6 +180,13 @@ model::TrainConfig train_config_from_js(Napi::Env env, const Napi::Object& o) {
   c.epochs = int_field(env, o, "epochs", c.epochs);
   c.batch_size = int_field(env, o, "batchSize", c.batch_size);
   c.learning_rate = number_field(env, o, "learningRate", c.learning_rate);
+  if (o.Has("lrSchedule") && !o.Get("lrSchedule").IsUndefined()) {
+    const std::string schedule = o.Get("lrSchedule").ToString().Utf8Value();
+    if (schedule != "constant" && schedule != "cosine") {
+      throw_js(env, ErrorKind::kRangeError, "Expected 'constant' or 'cosine' for lrSchedule but received '" + schedule + "'");
+    }
+    c.lr_schedule = schedule == "cosine" ? model::LrSchedule::kCosine : model::LrSchedule::kConstant;
+  }
   if (o.Has("distributed") && !o.Get("distributed").IsUndefined()) {
     if (!o.Get("distributed").IsBoolean()) throw_js(env, ErrorKind::kTypeError, "Expected a boolean for distributed");
     if (o.Get("distributed").As<Napi::Boolean>().Value()) {
@@ -209,6 +217,7 @@ Napi::Object to_js(Napi::Env env, const model::EpochMetrics& m) {
   o.Set("expertLoad", doubles_to_js(env, m.expert_load));
   o.Set("droppedFraction", Napi::Number::New(env, m.dropped_fraction));
   o.Set("accuracy", Napi::Number::New(env, m.accuracy));
+  o.Set("learningRate", Napi::Number::New(env, m.learning_rate));
   o.Set("seconds", Napi::Number::New(env, m.seconds));
   o.Set("samples", Napi::Number::New(env, static_cast<double>(m.samples)));
   return o;

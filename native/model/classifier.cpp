@@ -10,6 +10,7 @@
 
 #include "../ops/cuda_support.h"
 #include "../ops/input_linear.h"
+#include "dropout.h"
 #include "init.h"
 #include "moe_layer.h"
 
@@ -37,9 +38,19 @@ struct InputBlock {
   at::Tensor weight() const { return transposed ? w.t() : w; }
 };
 
+// Dropout of the hidden activations in training (config.dropout), from a generator seeded by the model's
+// seed, so that a run repeats.
+struct HiddenDropout {
+  explicit HiddenDropout(const ModelConfig& c)
+      : p(c.dropout), gen(at::make_generator<at::CPUGeneratorImpl>(c.seed ^ 0x64726f70ULL)) {}
+  at::Tensor operator()(const at::Tensor& h, bool training) { return training ? dropout(h, p, gen) : h; }
+  double p;
+  at::Generator gen;
+};
+
 class MoEClassifierModel : public Classifier {
  public:
-  explicit MoEClassifierModel(const ModelConfig& c) : Classifier(c) {
+  explicit MoEClassifierModel(const ModelConfig& c) : Classifier(c), dropout_(c) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     const int64_t In = c.input_size, H = c.hidden_size, C = c.num_classes;
     input_.init(*this, In, H, gen, c.device != "cuda");
@@ -49,8 +60,9 @@ class MoEClassifierModel : public Classifier {
   }
 
   ForwardResult forward(const at::Tensor& x) override {
-    MoELayerOutput m = moe_->forward(input_(x), x);
-    return ForwardResult{at::addmm(out_b_, m.y, out_w_.t()), m.aux_loss, m.z_loss, m.routing};
+    MoELayerOutput m = moe_->forward(dropout_(input_(x), is_training()), x);
+    const at::Tensor y = dropout_(m.y, is_training());
+    return ForwardResult{at::addmm(out_b_, y, out_w_.t()), m.aux_loss, m.z_loss, m.routing};
   }
 
   void after_step(const ForwardResult& out) override { moe_->balance(out.routing.demand); }
@@ -101,11 +113,12 @@ class MoEClassifierModel : public Classifier {
   InputBlock input_;
   std::shared_ptr<MoELayer> moe_;
   at::Tensor out_w_, out_b_;
+  HiddenDropout dropout_;
 };
 
 class DenseClassifierModel : public Classifier {
  public:
-  explicit DenseClassifierModel(const ModelConfig& c) : Classifier(c) {
+  explicit DenseClassifierModel(const ModelConfig& c) : Classifier(c), dropout_(c) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     const int64_t In = c.input_size, H = c.hidden_size, F = c.expert_hidden_size, C = c.num_classes;
     input_.init(*this, In, H, gen, c.device != "cuda");
@@ -118,8 +131,8 @@ class DenseClassifierModel : public Classifier {
   }
 
   ForwardResult forward(const at::Tensor& x) override {
-    const at::Tensor h = at::addmm(fc1_b_, input_(x), fc1_w_.t()).relu_();
-    const at::Tensor y = at::addmm(fc2_b_, h, fc2_w_.t());
+    const at::Tensor h = at::addmm(fc1_b_, dropout_(input_(x), is_training()), fc1_w_.t()).relu_();
+    const at::Tensor y = dropout_(at::addmm(fc2_b_, h, fc2_w_.t()), is_training());
     return ForwardResult{at::addmm(out_b_, y, out_w_.t()), at::Tensor(), at::Tensor(), {}};
   }
 
@@ -139,6 +152,7 @@ class DenseClassifierModel : public Classifier {
  private:
   InputBlock input_;
   at::Tensor fc1_w_, fc1_b_, fc2_w_, fc2_b_, out_w_, out_b_;
+  HiddenDropout dropout_;
 };
 
 }  // namespace

@@ -34,6 +34,9 @@ struct ModelConfig {
   double bias_balancing_rate = 0;  // auxiliary-loss-free balancing: selection-bias step per batch
   int64_t shared_experts = 0;      // experts every input uses, beside the routed ones
   double capacity_factor = 0;      // 0 = unset: dropless token choice, 1.0 for expert choice
+  // Training only: the probability of zeroing each hidden activation, after the input layer and after the
+  // MoE layer (or the dense FFN). 0 = off.
+  double dropout = 0;
   uint64_t seed = 0;
   // Where the model lives: "cpu" or "cuda" (a run-time choice, not part of a model file).
   std::string device = "cpu";
@@ -43,10 +46,15 @@ struct ModelConfig {
   bool force_balanced_routing = false;
 };
 
+// How the learning rate moves over one train call: constant, or cosine decay from learning_rate at the
+// first step to ~0 at the last (Loshchilov & Hutter's SGDR without restarts).
+enum class LrSchedule { kConstant, kCosine };
+
 struct TrainConfig {
   int64_t epochs = 1;
   int64_t batch_size = 64;
   double learning_rate = 1e-3;
+  LrSchedule lr_schedule = LrSchedule::kConstant;
   uint64_t shuffle_seed = 0;  // the model's seed plus the number of train calls so far
   bool cuda_graph = true;     // CUDA only: capture the full-batch step once and replay it
   // Data parallel (nullptr: one process): each rank trains on its share of every global batch of

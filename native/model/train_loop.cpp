@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <functional>
 
 #include "../dist/grad_buckets.h"
@@ -180,6 +181,19 @@ struct GroupScope {
   Classifier& model;
 };
 
+// The steps one epoch takes: every global batch, less a last one too small to give every rank an input.
+int64_t steps_per_epoch(int64_t n, int64_t batch, int world) {
+  const int64_t rest = n % batch;
+  return n / batch + (rest > 0 && rest >= world ? 1 : 0);
+}
+
+// The learning rate of step t (0-based) of `total` in this train call.
+double scheduled_lr(const TrainConfig& config, int64_t t, int64_t total) {
+  if (config.lr_schedule == LrSchedule::kConstant || total <= 1) return config.learning_rate;
+  const double progress = static_cast<double>(t) / static_cast<double>(total);
+  return config.learning_rate * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
 // A seeded generator of the device: shuffles repeat per seed, and never touch the process-global one.
 at::Generator make_generator(at::Device device, uint64_t seed) {
   return device.is_cuda() ? make_cuda_generator(seed) : at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -283,6 +297,9 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
   };
 
   at::Generator gen = make_generator(device, config.shuffle_seed);
+  const int64_t total_steps = config.epochs * steps_per_epoch(n, B, group ? group->world_size() : 1);
+  int64_t step_index = 0;
+  double last_lr = config.learning_rate;
   model.train();
   TrainResult result;
   for (int64_t epoch = 1; epoch <= config.epochs && !result.stopped; ++epoch) {
@@ -293,6 +310,10 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     for (int64_t begin = 0; begin < n; begin += B) {
       if (between_batches) between_batches();
       const int64_t size = std::min(B, n - begin);
+      if (config.lr_schedule != LrSchedule::kConstant && !(group && size < group->world_size())) {
+        last_lr = scheduled_lr(config, step_index++, total_steps);
+        s.lr.fill_(last_lr);  // (CUDA: the captured step reads it from this tensor)
+      }
       if (group) {
         // Every rank takes every step: a stop request travels with the step's gradients, and all ranks
         // stop after that step together.
@@ -340,7 +361,8 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     const double* v = read.data_ptr<double>();
     EpochSums sums{v[0], v[1], v[2], v[3], v[4], std::vector<double>(v + 5, v + read.numel())};
     const int64_t drop_units = model.config().kind == ModelKind::kMoE ? drop_units_per_input(model.config()) : 1;
-    const EpochMetrics m = epoch_metrics(epoch, sums, seen, drop_units, weights, started);
+    EpochMetrics m = epoch_metrics(epoch, sums, seen, drop_units, weights, started);
+    m.learning_rate = last_lr;
     result.epochs.push_back(m);
     if (on_epoch) on_epoch(m);
   }

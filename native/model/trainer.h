@@ -23,6 +23,7 @@ struct EpochMetrics {
   std::vector<double> expert_load; // MoE: share of the epoch's expert assignments each expert ran
   double dropped_fraction = 0;     // MoE: dropped share (token choice: of assignments; expert choice: of inputs)
   double accuracy = 0;             // on the training batches, with the weights of that moment
+  double learning_rate = 0;        // of the epoch's last step (it moves with a schedule)
   double seconds = 0;
   int64_t samples = 0;             // samples seen this epoch (fewer than n when stopped mid-epoch)
 };

@@ -15,6 +15,7 @@ export interface RunResult {
 
 export async function runCase(exp: Experiment, c: Case, seed: number, train: Dataset, test: Dataset): Promise<RunResult> {
   const model = c.kind === 'moe' ? new MoEClassifier({ ...c.options, seed }) : new DenseClassifier({ seed });
+  // (a schedule spans one train call: an experiment that stops to evaluate restarts it at each segment)
   try {
     const history: EpochMetrics[] = [];
     const testAt: Record<number, number> = {};
@@ -23,7 +24,7 @@ export async function runCase(exp: Experiment, c: Case, seed: number, train: Dat
     let done = 0, seconds = 0;
     for (const stop of stops) {
       const started = performance.now();
-      const h = await model.train(train, { epochs: stop - done });
+      const h = await model.train(train, { ...c.train, epochs: stop - done });
       seconds += (performance.now() - started) / 1000;
       history.push(...h.epochs.map((m) => ({ ...m, epoch: m.epoch + done })));
       done = stop;

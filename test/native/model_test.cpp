@@ -3,6 +3,7 @@
 // reproducibility of init and training, and state round trips with their error cases.
 #include "../../native/model/aux_loss.h"
 #include "../../native/model/classifier.h"
+#include "../../native/model/dropout.h"
 #include "../../native/model/moe_layer.h"
 #include "../../native/model/trainer.h"
 #include "testing.h"
@@ -251,4 +252,26 @@ MOE_TEST(forced_balanced_routing_sends_tokens_round_robin) {
   }
   const auto logits = torch::addmm(params["output_b"], y, params["output_w"].t());
   expect_close(out.logits, logits, 1e-5, 1e-4, "forced-routing logits vs a per-token loop");
+}
+
+MOE_TEST(dropout_zeroes_about_p_and_scales_the_rest_repeatably_with_its_generator) {
+  const double p = 0.25;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  const torch::Tensor x = torch::ones({400, 250}, torch::requires_grad());
+  const torch::Tensor y = model::dropout(x, p, gen);
+  const torch::Tensor kept = y.detach().ne(0);
+  // Every value is 0 or 1/(1-p); the zeroed share is p within 4 standard deviations of a binomial.
+  testing::expect_close(y.detach().masked_select(kept), torch::full({kept.sum().item<int64_t>()}, 1.0 / (1 - p)),
+                        1e-6, 0, "kept values");
+  const double zeroed = 1.0 - kept.to(torch::kDouble).mean().item<double>();
+  const double sigma = std::sqrt(p * (1 - p) / static_cast<double>(x.numel()));
+  EXPECT_TRUE(std::abs(zeroed - p) < 4 * sigma, "zeroed share ", zeroed, " vs p ", p);
+  // d/dx sum(y * g) = mask/(1-p) * g, and with x = 1 that is y * g.
+  const torch::Tensor g = torch::randn({400, 250});
+  (y * g).sum().backward();
+  testing::expect_close(x.grad(), y.detach() * g, 1e-6, 0, "gradient");
+  // The same seed draws the same mask; p = 0 is the identity.
+  at::Generator again = at::make_generator<at::CPUGeneratorImpl>(7);
+  testing::expect_equal(model::dropout(x.detach(), p, again), y.detach(), "mask from the same seed");
+  testing::expect_equal(model::dropout(x.detach(), 0, again), x.detach(), "p = 0");
 }
