@@ -78,7 +78,8 @@ describe('data parallel (2 processes, Gloo on loopback)', () => {
       const train = { epochs: 1, batchSize: 33, learningRate: 0.02 };
       const out = path.join(tmp, `dp-${c.model.seed}`);
       const data = synthetic(96, tinyMoE.inputSize, tinyMoE.numClasses, 2);
-      const ranks = await runRanks(2, { model: c.model, train, data: { file: writeDataset(`data-${c.model.seed}`, data) }, out });
+      // Rank 1's model has another seed: rank 0's weights and shuffling seed are the ones every rank uses.
+      const ranks = await runRanks(2, { model: c.model, modelByRank: { 1: { seed: 99 } }, train, data: { file: writeDataset(`data-${c.model.seed}`, data) }, out });
       for (const r of ranks) expect(r.code, r.stderr).toBe(0);
 
       const single = new MoEClassifier(c.model as ConstructorParameters<typeof MoEClassifier>[0]);

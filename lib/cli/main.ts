@@ -115,6 +115,7 @@ program.command('train')
       ? await joinGroup({ masterAddr: o.masterAddr, masterPort: o.masterPort, timeoutMs: o.distTimeout })
       : undefined;
     const main = dist?.isMain ?? true;
+    if (dist && o.device === undefined) o.device = 'cpu';  // Gloo trains CPU models (no NCCL yet)
     const { options: source, classNames } = dataSource(o.data);
     const train = await loadMnist({ ...source, split: 'train', limit: o.limit });
     const inputSize = train.inputs.length / train.count;

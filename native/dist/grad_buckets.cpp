@@ -5,8 +5,9 @@
 namespace moe::dist {
 
 GradBuckets::GradBuckets(const std::vector<at::Tensor>& params, std::vector<bool> summed,
-                         std::shared_ptr<Group> group, int64_t bucket_bytes)
-    : params_(params), summed_(std::move(summed)), group_(std::move(group)), slots_(params.size()) {
+                         std::shared_ptr<Group> group, bool overlap, int64_t bucket_bytes)
+    : params_(params), summed_(std::move(summed)), overlap_(overlap), group_(std::move(group)),
+      slots_(params.size()) {
   TORCH_CHECK(!params.empty() && summed_.size() == params.size(), "GradBuckets needs one flag per parameter");
   // Reverse order: backward produces the last layers' gradients first.
   std::vector<std::vector<size_t>> members(1);
@@ -66,6 +67,7 @@ void GradBuckets::begin_step(bool stop_requested, std::string label) {
 }
 
 void GradBuckets::on_grad(size_t i, const at::Tensor& grad) {
+  if (!grad.defined()) return;  // no gradient: finish() sends zeros for it
   torch::NoGradGuard no_grad;
   std::lock_guard<std::mutex> lock(mutex_);
   Slot& s = slots_[i];
@@ -77,7 +79,7 @@ void GradBuckets::on_grad(size_t i, const at::Tensor& grad) {
   }
   s.view.copy_(grad);
   s.filled = true;
-  if (++b.filled == b.members.size()) launch_ready_locked();
+  if (++b.filled == b.members.size() && overlap_) launch_ready_locked();
 }
 
 void GradBuckets::launch_ready_locked() {

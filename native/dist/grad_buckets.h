@@ -21,8 +21,9 @@ class GradBuckets {
 
   // Registers a hook on every parameter with summed[i] true (removed again by the destructor); the
   // others (expert-parallel experts: their gradients are already global) keep their own gradients.
+  // overlap false: buckets are sent only by finish() (for a backward that runs collectives of its own).
   GradBuckets(const std::vector<at::Tensor>& params, std::vector<bool> summed, std::shared_ptr<Group> group,
-              int64_t bucket_bytes = kDefaultBucketBytes);
+              bool overlap = true, int64_t bucket_bytes = kDefaultBucketBytes);
   ~GradBuckets();
   GradBuckets(const GradBuckets&) = delete;
   GradBuckets& operator=(const GradBuckets&) = delete;
@@ -56,6 +57,7 @@ class GradBuckets {
 
   std::vector<at::Tensor> params_;
   std::vector<bool> summed_;
+  bool overlap_;
   std::vector<unsigned> hook_ids_;
   std::shared_ptr<Group> group_;
   std::vector<Slot> slots_;

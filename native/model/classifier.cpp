@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/autograd.h>
 
+#include <climits>
 #include <cmath>
 #include <map>
 
@@ -44,6 +45,13 @@ struct HiddenDropout {
   explicit HiddenDropout(const ModelConfig& c)
       : p(c.dropout), gen(at::make_generator<at::CPUGeneratorImpl>(c.seed ^ 0x64726f70ULL)) {}
   at::Tensor operator()(const at::Tensor& h, bool training) { return training ? dropout(h, p, gen) : h; }
+  // Distributed training: the ranks' generators are in step (same seed), so each rank would draw the same
+  // masks for its share of the batch. A fresh draw mixed with the rank gives every rank its own stream.
+  void fork_for_rank(int rank) {
+    if (p == 0) return;
+    const uint64_t base = static_cast<uint64_t>(at::randint(INT64_MAX, {1}, gen, at::kLong).item<int64_t>());
+    gen.set_current_seed(base ^ (0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(rank + 1)));
+  }
   double p;
   at::Generator gen;
 };
@@ -67,6 +75,7 @@ class MoEClassifierModel : public Classifier {
 
   void after_step(const ForwardResult& out) override { moe_->balance(out.routing.demand); }
   void set_process_group(std::shared_ptr<dist::Group> group, bool expert_parallel) override {
+    if (group) dropout_.fork_for_rank(group->rank());
     moe_->set_group(std::move(group), expert_parallel);
   }
   std::vector<at::Tensor> expert_parameters() override { return {moe_->w1, moe_->b1, moe_->w2, moe_->b2}; }
@@ -134,6 +143,10 @@ class DenseClassifierModel : public Classifier {
     const at::Tensor h = at::addmm(fc1_b_, dropout_(input_(x), is_training()), fc1_w_.t()).relu_();
     const at::Tensor y = dropout_(at::addmm(fc2_b_, h, fc2_w_.t()), is_training());
     return ForwardResult{at::addmm(out_b_, y, out_w_.t()), at::Tensor(), at::Tensor(), {}};
+  }
+
+  void set_process_group(std::shared_ptr<dist::Group> group, bool) override {
+    if (group) dropout_.fork_for_rank(group->rank());
   }
 
   ParamCount param_count() const override {

@@ -68,8 +68,6 @@ void validate(const ModelConfig& c) {
                     c.expert_hidden_size);
   TORCH_CHECK_VALUE(c.num_classes >= 2, "numClasses must be an integer >= 2, got ", c.num_classes);
   TORCH_CHECK_VALUE(c.dropout >= 0 && c.dropout < 1, "dropout must be in [0, 1), got ", c.dropout);
-  // A captured CUDA step would replay one mask forever: dropout needs graph-safe RNG there first.
-  TORCH_CHECK_VALUE(c.device != "cuda" || c.dropout == 0, "dropout is not on CUDA yet; use device 'cpu'");
   if (c.kind == ModelKind::kMoE) {
     TORCH_CHECK_VALUE(c.num_experts >= 1, "numExperts must be an integer >= 1, got ", c.num_experts);
     TORCH_CHECK_VALUE(c.top_k >= 1 && c.top_k <= c.num_experts, "topK must be an integer in [1, numExperts=",

@@ -54,7 +54,12 @@ class MoELayer : public torch::nn::Module {
   // travel to their experts' ranks.
   void set_group(std::shared_ptr<dist::Group> group, bool expert_parallel);
   // False while (or, after a failed expert-parallel train call, since) w1..b2 hold only some experts.
-  bool holds_all_experts() const { return w1.size(0) == config_.num_experts; }
+  bool holds_all_experts() const {
+    for (const at::Tensor* t : {&w1, &b1, &w2, &b2}) {
+      if (t->size(0) != config_.num_experts) return false;
+    }
+    return true;
+  }
 
  private:
   // The load-balancing loss of this rank's inputs; with a group, from the global batch's counts, which

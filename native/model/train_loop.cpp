@@ -108,21 +108,33 @@ void adopt_rank0_state(Classifier& model, TrainLoopState& s, dist::Group& group)
 }
 
 // Data parallel: every rank must run the same schedule over the same dataset, or their collectives stop
-// matching (a hang until the timeout). Compared once per train call, with the values named.
+// matching (a hang until the timeout) or their replicas drift apart. Compared once per train call, with
+// the values named (as doubles: exact for these integers).
 void check_same_job(dist::Group& group, int64_t n, const TrainConfig& config, int64_t num_params) {
-  const at::Tensor mine = at::tensor({n, config.batch_size, config.epochs, num_params,
-                                      static_cast<int64_t>(config.expert_parallel)}, at::kLong);
+  const at::Tensor mine = at::tensor({static_cast<double>(n), static_cast<double>(config.batch_size),
+                                      static_cast<double>(config.epochs), static_cast<double>(num_params),
+                                      config.expert_parallel ? 1.0 : 0.0, config.learning_rate,
+                                      config.lr_schedule == LrSchedule::kCosine ? 1.0 : 0.0},
+                                     at::kDouble);
   const at::Tensor all = group.all_gather(mine, "the training settings of every rank");
   const char* names[] = {"inputs in the dataset", "batchSize", "epochs", "model parameters",
-                         "expertParallel (1: on)"};
-  const auto own = mine.accessor<int64_t, 1>();
-  const auto theirs = all.accessor<int64_t, 2>();
+                         "expertParallel (1: on)", "learningRate", "lrSchedule (1: cosine)"};
+  const auto own = mine.accessor<double, 1>();
+  const auto theirs = all.accessor<double, 2>();
   for (int r = 0; r < group.world_size(); ++r) {
     for (int64_t i = 0; i < mine.numel(); ++i) {
       TORCH_CHECK_VALUE(theirs[r][i] == own[i], "data-parallel training needs the same ", names[i],
                         " on every rank: rank ", group.rank(), " has ", own[i], ", rank ", r, " has ", theirs[r][i]);
     }
   }
+}
+
+// Data parallel: rank 0's shuffling seed, so that every rank draws the same order of the dataset and
+// takes its share of the same global batches, whatever each model's seed and number of train calls.
+uint64_t rank0_shuffle_seed(dist::Group& group, uint64_t mine) {
+  at::Tensor seed = at::tensor({static_cast<int64_t>(mine)}, at::kLong);
+  group.broadcast(seed, 0, "the shuffling seed from rank 0");
+  return static_cast<uint64_t>(seed.item<int64_t>());
 }
 
 // Expert parallel: replaces every expert-stacked parameter, with its Adam moments, by change(tensor) (this
@@ -132,22 +144,27 @@ void change_experts(Classifier& model, TrainLoopState& s,
   torch::NoGradGuard no_grad;
   std::vector<const c10::TensorImpl*> experts;
   for (const at::Tensor& p : model.expert_parameters()) experts.push_back(p.unsafeGetTensorImpl());
-  std::vector<at::Tensor> exp_avg, exp_avg_sq;
+  // Every new tensor first (a collective may fail midway), then all of them at once: the model never
+  // holds some experts gathered and others sliced.
+  std::vector<at::Tensor> exp_avg, exp_avg_sq, changed(s.params.size());
   int64_t offset = 0;
   for (size_t i = 0; i < s.params.size(); ++i) {
-    at::Tensor& p = s.params[i];
+    const at::Tensor& p = s.params[i];
     const int64_t n = p.numel();
     at::Tensor m = s.exp_avg.narrow(0, offset, n).view(p.sizes());
     at::Tensor v = s.exp_avg_sq.narrow(0, offset, n).view(p.sizes());
     offset += n;
     if (std::find(experts.begin(), experts.end(), p.unsafeGetTensorImpl()) != experts.end()) {
       const std::string name = "expert parameter " + std::to_string(i);
-      p.set_data(change(p, name));
+      changed[i] = change(p, name);
       m = change(m, "Adam's first moments of " + name);
       v = change(v, "Adam's second moments of " + name);
     }
     exp_avg.push_back(m);
     exp_avg_sq.push_back(v);
+  }
+  for (size_t i = 0; i < s.params.size(); ++i) {
+    if (changed[i].defined()) s.params[i].set_data(changed[i]);
   }
   const at::Tensor step = s.step.clone(), lr = s.lr.clone();
   flatten_parameters(model, s);  // new flat buffers in the new sizes (Adam's state zeroed: refilled below)
@@ -211,6 +228,9 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
   }
   const at::Device device = model.device();
   const bool cuda = device.is_cuda();
+  // A captured CUDA step would replay one mask forever: dropout needs graph-safe RNG there first.
+  TORCH_CHECK_VALUE(!cuda || model.config().dropout == 0, "training with dropout is not on CUDA yet; train on "
+                    "device 'cpu' (a model trained with dropout runs inference on CUDA as usual)");
   std::unique_ptr<SideStreamScope> side_stream;  // CUDA: all work of this call, the capture included,
   if (cuda) side_stream = std::make_unique<SideStreamScope>();  // runs on one pool stream
   if (!state) {
@@ -252,7 +272,9 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
         }
       }
     }
-    buckets = std::make_unique<dist::GradBuckets>(s.params, summed, group);
+    // Expert parallel: backward also runs all-to-alls; the buckets then wait for finish(), so that no
+    // rank's collectives can interleave in a different order.
+    buckets = std::make_unique<dist::GradBuckets>(s.params, summed, group, !config.expert_parallel);
     group_scope = std::make_unique<GroupScope>(model, group, config.expert_parallel);
   }
   bool any_rank_stopped = false;  // data parallel: a rank asked to stop; all stop after this step
@@ -296,11 +318,15 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     s.correct.add_(out.logits.argmax(1).eq(y).sum());
   };
 
-  at::Generator gen = make_generator(device, config.shuffle_seed);
+  at::Generator gen = make_generator(device, group ? rank0_shuffle_seed(*group, config.shuffle_seed) : config.shuffle_seed);
   const int64_t total_steps = config.epochs * steps_per_epoch(n, B, group ? group->world_size() : 1);
   int64_t step_index = 0;
   double last_lr = config.learning_rate;
   model.train();
+  struct EvalOnExit {  // inference after a failed call (a dead peer) must not run dropout or gate noise
+    Classifier& m;
+    ~EvalOnExit() { m.eval(); }
+  } eval_on_exit{model};
   TrainResult result;
   for (int64_t epoch = 1; epoch <= config.epochs && !result.stopped; ++epoch) {
     const auto started = std::chrono::steady_clock::now();
@@ -377,7 +403,6 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     s.data_y = at::Tensor();
     for (auto& p : s.params) p.mutable_grad().reset();
   }
-  model.eval();
   return result;
 }
 
