@@ -80,6 +80,13 @@ const MOE_KEYS = [
   'gateJitter', 'biasBalancing', 'sharedExperts', 'capacityFactor',
 ] as const;
 
+/** A probability-like option: a finite number in [0, 1). */
+function checkFraction(name: string, value: unknown): number {
+  const x = checkNumber(name, value, 0, true);
+  if (x >= 1) throw invalidRange(name, 'a finite number in [0, 1)', x);
+  return x;
+}
+
 export function resolveConfig(kind: 'moe' | 'dense', options: unknown): ResolvedConfig {
   const o = options ?? {};
   checkObject('options', o);
@@ -93,9 +100,8 @@ export function resolveConfig(kind: 'moe' | 'dense', options: unknown): Resolved
     expertHiddenSize: int('expertHiddenSize', 128, 1),
     numClasses: int('numClasses', 10, 2),
     seed: int('seed', 0, 0, 2 ** 32 - 1),
-    dropout: checkNumber('options.dropout', o.dropout ?? 0, 0, true),
+    dropout: checkFraction('options.dropout', o.dropout ?? 0),
   };
-  if (config.dropout! >= 1) throw invalidRange('options.dropout', 'a finite number in [0, 1)', config.dropout);
   if (kind === 'moe') {
     config.numExperts = int('numExperts', 8, 1, 4096);
     config.topK = int('topK', 2, 1, config.numExperts);
@@ -109,8 +115,6 @@ function resolveRouting(o: Record<string, unknown>): Partial<ResolvedConfig> {
   const routing = checkOneOf('options.routing', o.routing ?? 'softmax-topk', ROUTINGS);
   const fixedLoad = routing === 'expert-choice' || routing === 'hash';  // nothing for an aux loss to balance
   const num = (key: string, fallback: number) => checkNumber(`options.${key}`, o[key] ?? fallback, 0, true);
-  const jitter = num('gateJitter', 0);
-  if (jitter >= 1) throw invalidRange('options.gateJitter', 'a finite number in [0, 1)', jitter);
   let biasBalancing: { rate: number } | null = null;
   if (o.biasBalancing !== undefined && o.biasBalancing !== null) {
     checkObject('options.biasBalancing', o.biasBalancing);
@@ -130,7 +134,7 @@ function resolveRouting(o: Record<string, unknown>): Partial<ResolvedConfig> {
     auxLossWeight: num('auxLossWeight', fixedLoad ? 0 : 0.1),
     zLossWeight: num('zLossWeight', 0),
     gateNoise: num('gateNoise', 0),
-    gateJitter: jitter,
+    gateJitter: checkFraction('options.gateJitter', o.gateJitter ?? 0),
     biasBalancing,
     sharedExperts: checkInteger('options.sharedExperts', o.sharedExperts ?? 0, 0, 4096),
     capacityFactor,

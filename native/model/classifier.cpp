@@ -79,6 +79,7 @@ class MoEClassifierModel : public Classifier {
     moe_->set_group(std::move(group), expert_parallel);
   }
   std::vector<at::Tensor> expert_parameters() override { return {moe_->w1, moe_->b1, moe_->w2, moe_->b2}; }
+  void require_all_experts() const override { moe_->require_all_experts(); }
 
   ParamCount param_count() const override {
     ParamCount pc;
@@ -89,8 +90,7 @@ class MoEClassifierModel : public Classifier {
   }
 
   NamedTensors named_state() override {
-    TORCH_CHECK(moe_->holds_all_experts(), "this model holds only some of its experts (an expert-parallel train "
-                "call failed before it could gather them back): load the last checkpoint into a new model");
+    require_all_experts();
     NamedTensors s = {{"input.weight", input_.weight()}, {"input.bias", input_.b}};
     if (moe_->has_gate()) {
       s.emplace_back("moe.gate.weight", moe_->gate_w);

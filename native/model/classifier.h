@@ -46,6 +46,8 @@ class Classifier : public torch::nn::Module {
   // The parameters stacked over the experts ([E,...]; the MoE layer's w1, b1, w2, b2), which expert
   // parallelism slices; none for the dense model.
   virtual std::vector<at::Tensor> expert_parameters() { return {}; }
+  // Throws when expert parallelism left this model with only some of its experts (a failed train call).
+  virtual void require_all_experts() const {}
   const ModelConfig& config() const { return config_; }
   at::Device device() const;  // where the parameters live
 

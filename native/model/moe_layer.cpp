@@ -43,11 +43,17 @@ void MoELayer::set_group(std::shared_ptr<dist::Group> group, bool expert_paralle
   expert_parallel_ = group_ && expert_parallel;
 }
 
+void MoELayer::require_all_experts() const {
+  for (const at::Tensor* t : {&w1, &b1, &w2, &b2}) {
+    TORCH_CHECK(t->size(0) == config_.num_experts, "this model holds only ", t->size(0), " of its ",
+                config_.num_experts, " experts: an expert-parallel train call failed before it could gather "
+                "them back; load the last checkpoint into a new model");
+  }
+}
+
 at::Tensor MoELayer::run_experts(const at::Tensor& rows, const at::Tensor& offsets) {
   if (expert_parallel_) return sharded_expert_ffn(rows, offsets, w1, b1, w2, b2, group_);
-  TORCH_CHECK(holds_all_experts(), "this model holds only ", w1.size(0), " of its ", config_.num_experts,
-              " experts: an expert-parallel train call failed before it could gather them back; load the last "
-              "checkpoint into a new model");
+  require_all_experts();
   return ops::expert_ffn(rows, offsets, w1, b1, w2, b2);
 }
 
@@ -98,14 +104,14 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor
                                               : run_experts(rows, plan.offsets);
   MoELayerOutput out;
   out.y = ops::combine_tokens(expert_out, weights, plan);
-  at::Tensor demand;
-  out.aux_loss = balancing_loss(gate.counts, gate.prob_sums, T, &demand);
+  Balance balance = balancing_loss(gate.counts, gate.prob_sums, T);
+  out.aux_loss = balance.loss;
   RoutingRecord& r = out.routing;
   r.token = at::arange(T, gate.idx.options()).unsqueeze(1).expand({T, k}).reshape({-1});
   r.expert = gate.idx.reshape({-1});
   r.weight = weights.detach().reshape({-1});
   r.load = load;
-  r.demand = demand;
+  r.demand = balance.demand;
   r.dropped = at::zeros({}, gate.idx.options());
   r.prob_sums = gate.prob_sums.detach();
   return out;
@@ -156,10 +162,10 @@ MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
       const Assignments a = assign_choices(choice.idx, choice.weights, E, capacity(T));
       out.y = run_assignments(x, a, experts);
       const at::Tensor prob_sums = normalised.sum(0);
-      at::Tensor demand;
-      out.aux_loss = balancing_loss(a.demand, prob_sums, T, &demand);
+      Balance balance = balancing_loss(a.demand, prob_sums, T);
+      out.aux_loss = balance.loss;
       out.routing = record_of(a, prob_sums);
-      out.routing.demand = demand;
+      out.routing.demand = balance.demand;
     }
   }
   if (shared_w1.defined()) {
@@ -169,18 +175,14 @@ MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
   return out;
 }
 
-at::Tensor MoELayer::balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T,
-                                    at::Tensor* global_demand) {
-  if (!group_) {
-    *global_demand = demand;
-    return load_balancing_loss(demand, prob_sums, T);
-  }
+MoELayer::Balance MoELayer::balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T) {
+  if (!group_) return {load_balancing_loss(demand, prob_sums, T), demand};
   // One small collective per forward: the counts and the number of inputs, summed over the ranks.
   at::Tensor both = at::cat({demand.to(at::kLong).cpu(), at::full({1}, T, at::kLong)});
   group_->all_reduce_sum(both, "expert counts of the global batch");
   const int64_t E = demand.size(0);
-  *global_demand = both.narrow(0, 0, E).to(demand.device());
-  return load_balancing_loss(*global_demand, prob_sums, both[E].item<int64_t>(), T);
+  const at::Tensor global = both.narrow(0, 0, E).to(demand.device());
+  return {load_balancing_loss(global, prob_sums, both[E].item<int64_t>(), T), global};
 }
 
 void MoELayer::balance(const at::Tensor& demand) {

@@ -53,19 +53,17 @@ class MoELayer : public torch::nn::Module {
   // expert_parallel, w1..b2 hold this rank's experts only (model/expert_parallel.h) and routed rows
   // travel to their experts' ranks.
   void set_group(std::shared_ptr<dist::Group> group, bool expert_parallel);
-  // False while (or, after a failed expert-parallel train call, since) w1..b2 hold only some experts.
-  bool holds_all_experts() const {
-    for (const at::Tensor* t : {&w1, &b1, &w2, &b2}) {
-      if (t->size(0) != config_.num_experts) return false;
-    }
-    return true;
-  }
+  // Throws unless w1..b2 hold all experts: they hold only this rank's during an expert-parallel train
+  // call, and still do after one that failed before it could gather them back.
+  void require_all_experts() const;
 
  private:
-  // The load-balancing loss of this rank's inputs; with a group, from the global batch's counts, which
-  // it returns in *global_demand (else the local counts).
-  at::Tensor balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T,
-                            at::Tensor* global_demand);
+  // The load-balancing loss of this rank's inputs and the expert demand it saw: with a group, the global
+  // batch's counts (one small all-reduce), else the local ones.
+  struct Balance {
+    at::Tensor loss, demand;
+  };
+  Balance balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T);
   MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits);
   // The experts over expert-contiguous rows: here, or across the ranks under expert parallelism.
   at::Tensor run_experts(const at::Tensor& rows, const at::Tensor& offsets);

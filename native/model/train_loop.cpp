@@ -139,11 +139,21 @@ uint64_t rank0_shuffle_seed(dist::Group& group, uint64_t mine) {
 
 // Expert parallel: replaces every expert-stacked parameter, with its Adam moments, by change(tensor) (this
 // rank's slice at the start of a train call; the gathered whole at its end) and rebuilds the flat state.
+// Which of s.params are the model's expert-stacked parameters.
+std::vector<bool> expert_mask(Classifier& model, const TrainLoopState& s) {
+  std::vector<bool> mask(s.params.size(), false);
+  for (const at::Tensor& e : model.expert_parameters()) {
+    for (size_t i = 0; i < s.params.size(); ++i) {
+      if (s.params[i].unsafeGetTensorImpl() == e.unsafeGetTensorImpl()) mask[i] = true;
+    }
+  }
+  return mask;
+}
+
 void change_experts(Classifier& model, TrainLoopState& s,
                     const std::function<at::Tensor(const at::Tensor&, const std::string&)>& change) {
   torch::NoGradGuard no_grad;
-  std::vector<const c10::TensorImpl*> experts;
-  for (const at::Tensor& p : model.expert_parameters()) experts.push_back(p.unsafeGetTensorImpl());
+  const std::vector<bool> is_expert = expert_mask(model, s);
   // Every new tensor first (a collective may fail midway), then all of them at once: the model never
   // holds some experts gathered and others sliced.
   std::vector<at::Tensor> exp_avg, exp_avg_sq, changed(s.params.size());
@@ -154,7 +164,7 @@ void change_experts(Classifier& model, TrainLoopState& s,
     at::Tensor m = s.exp_avg.narrow(0, offset, n).view(p.sizes());
     at::Tensor v = s.exp_avg_sq.narrow(0, offset, n).view(p.sizes());
     offset += n;
-    if (std::find(experts.begin(), experts.end(), p.unsafeGetTensorImpl()) != experts.end()) {
+    if (is_expert[i]) {
       const std::string name = "expert parameter " + std::to_string(i);
       changed[i] = change(p, name);
       m = change(m, "Adam's first moments of " + name);
@@ -222,10 +232,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
                            const at::Tensor& labels, const TrainConfig& config,
                            const std::function<void(const EpochMetrics&)>& on_epoch, const std::atomic<bool>& stop,
                            const std::function<void()>& between_batches) {
-  for (const at::Tensor& e : model.expert_parameters()) {
-    TORCH_CHECK(e.size(0) == model.config().num_experts, "this model holds only some of its experts (an "
-                "expert-parallel train call failed before it could gather them back): load the last checkpoint");
-  }
+  model.require_all_experts();
   const at::Device device = model.device();
   const bool cuda = device.is_cuda();
   // A captured CUDA step would replay one mask forever: dropout needs graph-safe RNG there first.
@@ -259,18 +266,15 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     for (const auto& p : s.params) num_params += p.numel();
     check_same_job(*group, n, config, num_params);
     adopt_rank0_state(model, s, *group);
-    std::vector<bool> summed(s.params.size(), true);
+    std::vector<bool> summed(s.params.size(), true);  // expert parallel: all but the experts
     if (config.expert_parallel) {
       TORCH_CHECK_VALUE(!model.expert_parameters().empty(), "expertParallel needs an MoE model (a dense model "
                         "has no experts to spread); train it with distributed: true alone");
       const int rank = group->rank(), world = group->world_size();
       change_experts(model, s, [&](const at::Tensor& t, const std::string&) { return slice_experts(t, rank, world); });
       // Each rank's experts see every rank's inputs: their gradients are already global sums.
-      for (const at::Tensor& e : model.expert_parameters()) {
-        for (size_t i = 0; i < s.params.size(); ++i) {
-          if (s.params[i].unsafeGetTensorImpl() == e.unsafeGetTensorImpl()) summed[i] = false;
-        }
-      }
+      const std::vector<bool> is_expert = expert_mask(model, s);
+      for (size_t i = 0; i < summed.size(); ++i) summed[i] = !is_expert[i];
     }
     // Expert parallel: backward also runs all-to-alls; the buckets then wait for finish(), so that no
     // rank's collectives can interleave in a different order.
@@ -334,18 +338,21 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     s.zero_sums();
     int64_t seen = 0;
     for (int64_t begin = 0; begin < n; begin += B) {
+      // Data parallel: every rank takes every step; a stop request travels with the step's gradients, and
+      // all ranks stop after that step together.
+      if (!group && stop.load(std::memory_order_relaxed)) {
+        result.stopped = true;
+        break;
+      }
       if (between_batches) between_batches();
       const int64_t size = std::min(B, n - begin);
-      if (config.lr_schedule != LrSchedule::kConstant && !(group && size < group->world_size())) {
+      if (group && size < group->world_size()) break;  // a last batch too small to give every rank an input
+      if (config.lr_schedule != LrSchedule::kConstant) {
         last_lr = scheduled_lr(config, step_index++, total_steps);
         s.lr.fill_(last_lr);  // (CUDA: the captured step reads it from this tensor)
       }
       if (group) {
-        // Every rank takes every step: a stop request travels with the step's gradients, and all ranks
-        // stop after that step together.
-        const int world = group->world_size();
-        if (size < world) break;  // a last batch too small to give every rank an input is skipped
-        const RankShare share = rank_share(begin, size, group->rank(), world);
+        const RankShare share = rank_share(begin, size, group->rank(), group->world_size());
         buckets->begin_step(stop.load(std::memory_order_relaxed),
                             "epoch " + std::to_string(epoch) + ", step " + std::to_string(begin / B + 1));
         step(order.narrow(0, share.begin, share.size),
@@ -356,10 +363,6 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
           break;
         }
         continue;
-      }
-      if (stop.load(std::memory_order_relaxed)) {
-        result.stopped = true;
-        break;
       }
       if (!cuda || size != B) {
         step(order.narrow(0, begin, size), 1.0);
