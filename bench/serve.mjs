@@ -3,9 +3,10 @@
 // alternating rounds on the same model. Reports requests/s, p50/p99 latency, errors and the server's
 // event-loop delay (perf_hooks), medians over the rounds; writes bench/results/serve-<machine>-<date>-<commit>.
 // Goals (issue 8): zero errors, p99 event-loop delay < 20 ms, micro-batching >= 3x the requests/s of
-// one native call per request at 64 concurrent clients.
+// one native call per request at 64 concurrent clients. Each is measured with JSON bodies and with raw
+// float32 bodies (application/octet-stream): what parsing the request costs shows in the difference.
 //
-//   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1]
+//   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1] [--bodies json,binary]
 //     [--node-flags=--max-semi-space-size=32] [--model file] [--out bench/results]
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
@@ -28,8 +29,11 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     'node-flags': { type: 'string', default: '--max-semi-space-size=32' },  // pass --node-flags= for none
     out: { type: 'string', default: 'bench/results' },
+    bodies: { type: 'string', default: 'json,binary' },
   },
 });
+const bodyKinds = values.bodies.split(',');
+for (const b of bodyKinds) if (b !== 'json' && b !== 'binary') throw new Error(`--bodies takes json and/or binary, got ${b}`);
 const connections = Number(values.connections), seconds = Number(values.seconds), rounds = Number(values.rounds);
 
 // The reference MoE, briefly trained (what it predicts does not change the cost of predicting).
@@ -42,7 +46,11 @@ if (!modelFile) {
   m.dispose();
 }
 const test = await loadMnist({ split: 'test', limit: 256 });
-const bodies = Array.from({ length: 256 }, (_, i) => JSON.stringify({ pixels: Array.from(test.inputs.subarray(i * 784, (i + 1) * 784)) }));
+const pixelsOf = (i) => test.inputs.slice(i * 784, (i + 1) * 784);
+const bodies = {
+  json: { type: 'application/json', list: Array.from({ length: 256 }, (_, i) => JSON.stringify({ pixels: Array.from(pixelsOf(i)) })) },
+  binary: { type: 'application/octet-stream', list: Array.from({ length: 256 }, (_, i) => Buffer.from(pixelsOf(i).buffer)) },
+};
 
 function startServer(batching) {
   const args = [path.resolve('examples/server/server.mjs'), '--model', modelFile, '--port', '0', ...(batching ? [] : ['--no-batching']),
@@ -57,13 +65,14 @@ function startServer(batching) {
   });
 }
 
-async function measure(batching) {
+async function measure(batching, bodyKind) {
   const { child, url } = await startServer(batching);
-  await autocannon({ url: `${url}/predict`, method: 'POST', body: bodies[0], connections, duration: 1 });  // warm-up
+  const { type, list } = bodies[bodyKind];
+  await autocannon({ url: `${url}/predict`, method: 'POST', headers: { 'content-type': type }, body: list[0], connections, duration: 1 });  // warm-up
   await fetch(`${url}/stats`);  // (the delay histogram keeps running; the report below is for the whole run)
   const r = await autocannon({
     url, connections, duration: seconds,
-    requests: bodies.map((body) => ({ method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body })),
+    requests: list.map((body) => ({ method: 'POST', path: '/predict', headers: { 'content-type': type }, body })),
   });
   const stats = await (await fetch(`${url}/stats`)).json();
   const exited = new Promise((resolve) => child.on('exit', resolve));
@@ -76,34 +85,38 @@ async function measure(batching) {
   };
 }
 
-const runs = { 'per-request': [], 'micro-batching': [] };
+const modes = [['per-request', false], ['micro-batching', true]];
+const runs = Object.fromEntries(bodyKinds.flatMap((b) => modes.map(([mode]) => [`${b} ${mode}`, []])));
 for (let round = 1; round <= rounds; round++) {
-  for (const [mode, batching] of [['per-request', false], ['micro-batching', true]]) {
-    const r = await measure(batching);
-    runs[mode].push(r);
-    console.error(`round ${round} ${mode}: ${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}, event-loop p99 ${r.eventLoopDelayP99Ms.toFixed(1)} ms`);
+  for (const bodyKind of bodyKinds) {
+    for (const [mode, batching] of modes) {
+      const r = await measure(batching, bodyKind);
+      runs[`${bodyKind} ${mode}`].push(r);
+      console.error(`round ${round} ${bodyKind} ${mode}: ${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}, event-loop p99 ${r.eventLoopDelayP99Ms.toFixed(1)} ms`);
+    }
   }
 }
-const summary = Object.fromEntries(Object.entries(runs).map(([mode, rs]) => [mode, {
+const summary = Object.fromEntries(Object.entries(runs).map(([key, rs]) => [key, {
   requestsPerSecond: median(rs.map((r) => r.requestsPerSecond)), p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)),
   errors: rs.reduce((a, r) => a + r.errors, 0), eventLoopDelayP99Ms: median(rs.map((r) => r.eventLoopDelayP99Ms)),
   cleanExits: rs.every((r) => r.cleanExit),
 }]));
-const ratio = summary['micro-batching'].requestsPerSecond / summary['per-request'].requestsPerSecond;
+const ratios = Object.fromEntries(bodyKinds.map((b) => [b, summary[`${b} micro-batching`].requestsPerSecond / summary[`${b} per-request`].requestsPerSecond]));
 const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const bodyNames = { json: 'JSON {"pixels": [784 numbers]}', binary: 'raw float32, 3136 bytes' };
 const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
-  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], model: 'reference MoE (784-256, 8 experts of 256-128-256, top-2)', body: 'JSON, 784 pixels' }, summary, ratio, runs };
+  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], model: 'reference MoE (784-256, 8 experts of 256-128-256, top-2)', bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, runs };
 mkdirSync(values.out, { recursive: true });
 const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
-const row = (mode) => { const s = summary[mode]; return `| ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
+const row = (key) => { const s = summary[key]; const [b, mode] = key.split(' '); return `| ${bodyNames[b]} | ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
 const md = [
   `# Service load test: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback, ${connections} connections for ${seconds} s per run, JSON bodies of 256 MNIST test images; median of ${rounds} rounds, the two modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for both modes. Command: \`npm run bench:serve\`.`, '',
-  '| mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-  row('per-request'), row('micro-batching'), '',
-  `Micro-batching serves ${ratio.toFixed(2)}× the requests/s of one native call per request (goal: >= 3×).`, '',
+  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run. Command: \`npm run bench:serve\`.`, '',
+  '| body | mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
+  ...Object.keys(summary).map(row), '',
+  ...bodyKinds.map((b) => `With ${bodyNames[b]} bodies, micro-batching serves ${ratios[b].toFixed(2)}× the requests/s of one native call per request (goal: >= 3×).`), '',
 ];
 writeFileSync(`${base}.md`, md.join('\n'));
 console.log(md.join('\n'));

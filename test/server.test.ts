@@ -1,5 +1,5 @@
 // The example service (examples/server/server.mjs) in a child process: answers as the model predicts, for
-// JSON and PNG bodies; bad requests get a 400 with a message and the server keeps serving; SIGTERM lets
+// JSON, raw float32 and PNG bodies; bad requests get a 400 with a message and the server keeps serving; SIGTERM lets
 // in-flight requests finish and exits 0.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -55,6 +55,16 @@ describe('example server', () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 
+  it('reads raw float32 bodies exactly as the same pixels in JSON', async () => {
+    for (const i of [2, 3]) {
+      const pixels = test.inputs.slice(784 * i, 784 * (i + 1));
+      const json = await (await post(JSON.stringify({ pixels: Array.from(pixels) }))).json();
+      const r = await post(Buffer.from(pixels.buffer), 'application/octet-stream');
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual(json);
+    }
+  });
+
   it('reads a 28x28 PNG', async () => {
     const png = new PNG({ width: 28, height: 28 });
     for (let i = 0; i < 784; i++) {
@@ -76,6 +86,8 @@ describe('example server', () => {
       ['not json', 'application/json', /not JSON/],
       ['{"image": []}', 'application/json', /expected \{"pixels": \[numbers\]\}/],
       [Buffer.from('not a png'), 'image/png', /not a readable PNG/],
+      [Buffer.alloc(784 * 4 - 1), 'application/octet-stream', /expected 3136 bytes \(784 float32 values, little-endian\), got 3135/],
+      [Buffer.from(new Float32Array(784).fill(Number.NaN).buffer), 'application/octet-stream', /finite number for input\[0\]/],
     ];
     for (const [body, type, message] of cases) {
       const r = await post(body, type);

@@ -10,9 +10,12 @@
 
 namespace moe::kernels {
 
-// Nonzeros of x [M,K] (row-major) into CSR; col and val need count_nonzeros(x, M*K) + 1 slots (one of slack).
+// Nonzeros of x [M,K] (row-major) into CSR, in two passes that threads can split by rows: count each
+// row's nonzeros (count_nonzeros over the row), prefix-sum the counts into row_start, then fill rows
+// [r0, r1) of col and val from their row_start offsets. -0.0 counts as zero.
 int64_t count_nonzeros(const float* x, int64_t n);
-void csr_from_dense(const float* x, int64_t M, int64_t K, int64_t* row_start, int32_t* col, float* val);
+void csr_fill_rows(const float* x, int64_t r0, int64_t r1, int64_t K, const int64_t* row_start, int32_t* col,
+                   float* val);
 
 // CSR of the transpose (K rows): a counting sort of the entries by column; order within a row ascending.
 void csr_transpose(const int64_t* row_start, const int32_t* col, const float* val, int64_t M, int64_t K,

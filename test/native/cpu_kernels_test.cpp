@@ -5,6 +5,7 @@
 #include "../../native/kernels/combine.h"
 #include "../../native/kernels/finite.h"
 #include "../../native/kernels/permute.h"
+#include "../../native/kernels/sparse_rows.h"
 #include "../../native/model/classifier.h"
 #include "../../native/ops/dispatch.h"
 #include "../../native/ops/fused_adam.h"
@@ -119,6 +120,40 @@ MOE_TEST(finite_scan_finds_the_first_nan_or_infinity) {
       EXPECT_TRUE(got == ref && got == at, "first non-finite at ", got, ", isfinite says ", ref);
     }
   }
+}
+
+MOE_TEST(csr_build_matches_a_naive_scan) {
+  // Rows of 150 values (18 blocks of 8 and a tail of 6), ~15% nonzero, with -0.0 entries (zeros), an
+  // all-zero row and a full row; filled in two row ranges, as two threads would.
+  torch::manual_seed(46);
+  const int64_t M = 9, K = 150;
+  auto x = torch::rand({M, K}) * (torch::rand({M, K}) < 0.15).to(torch::kFloat);
+  x.masked_fill_(torch::rand({M, K}) < 0.1, -0.0);
+  x[2].zero_();
+  x[5] = torch::rand({K}) + 0.5;
+  const float* px = x.data_ptr<float>();
+  std::vector<int64_t> want_start{0};
+  std::vector<int32_t> want_col;
+  std::vector<float> want_val;
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t k = 0; k < K; ++k) {
+      if (px[m * K + k] != 0.0f) {
+        want_col.push_back(static_cast<int32_t>(k));
+        want_val.push_back(px[m * K + k]);
+      }
+    }
+    want_start.push_back(static_cast<int64_t>(want_col.size()));
+  }
+  std::vector<int64_t> row_start{0};
+  for (int64_t m = 0; m < M; ++m) row_start.push_back(row_start.back() + kernels::count_nonzeros(px + m * K, K));
+  EXPECT_TRUE(row_start == want_start, "row starts");
+  EXPECT_TRUE(kernels::count_nonzeros(px, M * K) == row_start.back(), "count over the whole matrix");
+  std::vector<int32_t> col(row_start.back(), -1);
+  std::vector<float> val(row_start.back(), -1.0f);
+  kernels::csr_fill_rows(px, 4, M, K, row_start.data(), col.data(), val.data());
+  kernels::csr_fill_rows(px, 0, 4, K, row_start.data(), col.data(), val.data());
+  EXPECT_TRUE(col == want_col, "columns");
+  EXPECT_TRUE(val == want_val, "values");
 }
 
 MOE_TEST(zero_skipping_input_layer_matches_addmm_forward_and_gradients) {
