@@ -5,12 +5,13 @@
 // Goals (issue 8): zero errors, p99 event-loop delay < 20 ms, micro-batching >= 3x the requests/s of
 // one native call per request at 64 concurrent clients. Each is measured with JSON bodies and with raw
 // float32 bodies (application/octet-stream): what parsing the request costs shows in the difference.
+// Body kind json-parse: JSON bodies, the server reading them with JSON.parse instead of its fast reader.
 //
 //   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1] [--bodies json,binary]
 //     [--node-flags=--max-semi-space-size=32] [--model file] [--out bench/results]
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,7 +34,7 @@ const { values } = parseArgs({
   },
 });
 const bodyKinds = values.bodies.split(',');
-for (const b of bodyKinds) if (b !== 'json' && b !== 'binary') throw new Error(`--bodies takes json and/or binary, got ${b}`);
+for (const b of bodyKinds) if (!['json', 'json-parse', 'binary'].includes(b)) throw new Error(`--bodies takes json, json-parse and binary, got ${b}`);
 const connections = Number(values.connections), seconds = Number(values.seconds), rounds = Number(values.rounds);
 
 // The reference MoE, briefly trained (what it predicts does not change the cost of predicting).
@@ -52,8 +53,9 @@ const bodies = {
   binary: { type: 'application/octet-stream', list: Array.from({ length: 256 }, (_, i) => Buffer.from(pixelsOf(i).buffer)) },
 };
 
-function startServer(batching) {
+function startServer(batching, bodyKind) {
   const args = [path.resolve('examples/server/server.mjs'), '--model', modelFile, '--port', '0', ...(batching ? [] : ['--no-batching']),
+    ...(bodyKind === 'json-parse' ? ['--json-parse'] : []),
     ...(values.threads ? ['--threads', values.threads] : [])];
   const child = spawn(process.execPath, [...values['node-flags'].split(' ').filter(Boolean), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
@@ -65,15 +67,39 @@ function startServer(batching) {
   });
 }
 
+// Where the CPU went during a run (Linux /proc; null elsewhere): the server's JS thread, its busiest other
+// thread (the compute thread), this process (the load generator) and the idle share of the whole machine.
+function cpuTimes(pid) {
+  if (!existsSync(`/proc/${pid}/task`)) return null;
+  const ticks = (file) => { const f = readFileSync(file, 'utf8'); const v = f.slice(f.lastIndexOf(')') + 2).split(' '); return Number(v[11]) + Number(v[12]); };
+  const threads = Object.fromEntries(readdirSync(`/proc/${pid}/task`).map((t) => [t, ticks(`/proc/${pid}/task/${t}/stat`)]));
+  const machine = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
+  return { threads, machine, self: process.cpuUsage(), at: performance.now() };
+}
+function cpuShares(pid, a, b) {
+  if (!a || !b) return null;
+  const seconds = (b.at - a.at) / 1000, hz = 100;  // USER_HZ
+  const share = (t) => (b.threads[t] - (a.threads[t] ?? 0)) / hz / seconds;
+  const others = Object.keys(b.threads).filter((t) => t !== String(pid)).map(share);
+  const machine = b.machine.map((v, i) => v - a.machine[i]);
+  return {
+    serverJsThread: share(String(pid)), computeThread: Math.max(0, ...others),
+    loadGenerator: (b.self.user + b.self.system - a.self.user - a.self.system) / 1e6 / seconds,
+    machineIdle: (machine[3] + machine[4]) / machine.reduce((x, y) => x + y, 0),
+  };
+}
+
 async function measure(batching, bodyKind) {
-  const { child, url } = await startServer(batching);
-  const { type, list } = bodies[bodyKind];
+  const { child, url } = await startServer(batching, bodyKind);
+  const { type, list } = bodies[bodyKind] ?? bodies.json;
   await autocannon({ url: `${url}/predict`, method: 'POST', headers: { 'content-type': type }, body: list[0], connections, duration: 1 });  // warm-up
   await fetch(`${url}/stats`);  // (the delay histogram keeps running; the report below is for the whole run)
+  const before = cpuTimes(child.pid);
   const r = await autocannon({
     url, connections, duration: seconds,
     requests: list.map((body) => ({ method: 'POST', path: '/predict', headers: { 'content-type': type }, body })),
   });
+  const cpu = cpuShares(child.pid, before, cpuTimes(child.pid));
   const stats = await (await fetch(`${url}/stats`)).json();
   const exited = new Promise((resolve) => child.on('exit', resolve));
   child.kill('SIGTERM');
@@ -81,7 +107,7 @@ async function measure(batching, bodyKind) {
   return {
     requestsPerSecond: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99,
     errors: r.errors + r.timeouts + r.non2xx, eventLoopDelayP99Ms: stats.eventLoopDelayMs.p99,
-    predictor: stats.predictor, cleanExit: exitCode === 0,
+    predictor: stats.predictor, cleanExit: exitCode === 0, cpu,
   };
 }
 
@@ -100,10 +126,11 @@ const summary = Object.fromEntries(Object.entries(runs).map(([key, rs]) => [key,
   requestsPerSecond: median(rs.map((r) => r.requestsPerSecond)), p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)),
   errors: rs.reduce((a, r) => a + r.errors, 0), eventLoopDelayP99Ms: median(rs.map((r) => r.eventLoopDelayP99Ms)),
   cleanExits: rs.every((r) => r.cleanExit),
+  cpu: rs[0].cpu ? Object.fromEntries(Object.keys(rs[0].cpu).map((k) => [k, median(rs.map((r) => r.cpu[k]))])) : null,
 }]));
 const ratios = Object.fromEntries(bodyKinds.map((b) => [b, summary[`${b} micro-batching`].requestsPerSecond / summary[`${b} per-request`].requestsPerSecond]));
 const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-const bodyNames = { json: 'JSON {"pixels": [784 numbers]}', binary: 'raw float32, 3136 bytes' };
+const bodyNames = { json: 'JSON {"pixels": [784 numbers]}', 'json-parse': 'the same JSON, read by JSON.parse', binary: 'raw float32, 3136 bytes' };
 const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
   settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], model: 'reference MoE (784-256, 8 experts of 256-128-256, top-2)', bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, runs };
 mkdirSync(values.out, { recursive: true });
@@ -117,6 +144,13 @@ const md = [
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...Object.keys(summary).map(row), '',
   ...bodyKinds.map((b) => `With ${bodyNames[b]} bodies, micro-batching serves ${ratios[b].toFixed(2)}× the requests/s of one native call per request (goal: >= 3×).`), '',
+  ...(Object.values(summary)[0].cpu ? [
+    'Where the CPU went (median over the rounds; 100% is one core): the server\'s JS thread, its compute thread, the load generator, and the idle share of the whole machine.', '',
+    '| body | mode | server JS thread | compute thread | load generator | machine idle |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
+    ...Object.entries(summary).map(([key, x]) => { const [b, mode] = key.split(' '); const pct = (v) => `${(100 * v).toFixed(0)}%`; return `| ${bodyNames[b]} | ${mode} | ${pct(x.cpu.serverJsThread)} | ${pct(x.cpu.computeThread)} | ${pct(x.cpu.loadGenerator)} | ${pct(x.cpu.machineIdle)} |`; }),
+    '',
+  ] : []),
 ];
 writeFileSync(`${base}.md`, md.join('\n'));
 console.log(md.join('\n'));

@@ -11,7 +11,7 @@
 // finish, then dispose the model and exit 0.
 //
 //   node --max-semi-space-size=32 examples/server/server.mjs --model mnist-moe.safetensors [--port 8080]
-//     [--no-batching] [--max-batch 64] [--max-delay-ms 1] [--threads n]
+//     [--no-batching] [--max-batch 64] [--max-delay-ms 1] [--threads n] [--json-parse]
 // (--max-semi-space-size: a larger young generation for the garbage each JSON request leaves; about 17%
 // more requests/s in bench/serve.mjs)
 import http from 'node:http';
@@ -30,6 +30,7 @@ const { values } = parseArgs({
     'max-batch': { type: 'string', default: '64' },
     'max-delay-ms': { type: 'string', default: '1' },
     threads: { type: 'string' },  // intra-op threads of the compute thread (default: the machine's cores)
+    'json-parse': { type: 'boolean', default: false },  // read every JSON body with JSON.parse (bench/serve.mjs compares)
   },
 });
 if (!values.model) {
@@ -74,7 +75,7 @@ function pixelsOf(type, body) {
     for (let i = 0; i < size; i++) out[i] = (0.299 * png.data[4 * i] + 0.587 * png.data[4 * i + 1] + 0.114 * png.data[4 * i + 2]) / 255;
     return out;
   }
-  const fast = readPixelsFast(body, size);  // the common well-formed body, read without JSON.parse
+  const fast = values['json-parse'] ? undefined : readPixelsFast(body, size);  // the usual body, without JSON.parse
   if (fast) return fast;
   let json;
   try {
