@@ -80,7 +80,7 @@ export interface NativeModelHandle {
   train(
     inputs: Float32Array,
     labels: NativeLabels,
-    options: { epochs: number; batchSize: number; learningRate: number; lrSchedule: 'constant' | 'cosine'; cudaGraph: boolean; distributed: boolean; expertParallel: boolean },
+    options: { epochs: number; batchSize: number; learningRate: number; lrSchedule: 'constant' | 'cosine'; translate: number; cudaGraph: boolean; distributed: boolean; expertParallel: boolean },
     onEpoch?: (m: NativeEpochMetrics) => void,
     stopped?: boolean,  // already aborted: queue it stopped, so no step runs
   ): Promise<NativeTrainResult>;

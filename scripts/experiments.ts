@@ -3,7 +3,7 @@
 // with the commit and command that made it, so experiments can be rerun one at a time) and writes the
 // Markdown tables from that file.
 //
-//   node dist/scripts/experiments.js [--only published,published-recipe,balancing,routing,shapes,dynamics] [--seeds 3]
+//   node dist/scripts/experiments.js [--only published,published-recipe,published-augment,balancing,routing,shapes,dynamics] [--seeds 3]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,7 +27,7 @@ interface ExperimentRecord {
 const { values } = parseArgs({
   options: {
     // the 60k-image table last: it takes longest
-    only: { type: 'string', default: 'balancing,routing,shapes,dynamics,published,published-recipe' },
+    only: { type: 'string', default: 'balancing,routing,shapes,dynamics,published,published-recipe,published-augment' },
     seeds: { type: 'string', default: '3' },
     epochs: { type: 'string' },  // a quick look: overrides every chosen experiment's epochs (recorded as such)
     render: { type: 'boolean', default: false },  // only rewrite the Markdown from the JSON

@@ -69,13 +69,15 @@ afterEach(() => destroyDistributed());
 describe('data parallel (2 processes, Gloo on loopback)', () => {
   // batchSize 33 over 96 inputs: three steps (33, 33, 30), shares of 16/17 and 15/15, so the per-rank
   // weighting of the loss matters; a high learning rate makes a wrong gradient visible in the weights.
-  const cases = [
+  const cases: { name: string; model: Record<string, unknown> & { seed: number }; train?: { translate: number } }[] = [
     { name: 'the reference routing (fused softmax top-k)', model: { ...tinyMoE, seed: 3 } },
     { name: 'sigmoid top-k with bias balancing (global expert counts)', model: { ...tinyMoE, seed: 5, routing: 'sigmoid-topk', biasBalancing: { rate: 0.05 } } },
+    // 16 inputs read as 4x4 images: an input must move alike whichever rank takes it
+    { name: 'with translate 1 (augmented 4x4 inputs)', model: { ...tinyMoE, seed: 7 }, train: { translate: 1 } },
   ];
   for (const c of cases) {
     it(`3 steps equal one process on the global batch: ${c.name}`, async () => {
-      const train = { epochs: 1, batchSize: 33, learningRate: 0.02 };
+      const train = { epochs: 1, batchSize: 33, learningRate: 0.02, ...c.train };
       const out = path.join(tmp, `dp-${c.model.seed}`);
       const data = synthetic(96, tinyMoE.inputSize, tinyMoE.numClasses, 2);
       // Rank 1's model has another seed: rank 0's weights and shuffling seed are the ones every rank uses.

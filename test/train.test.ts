@@ -117,6 +117,25 @@ describe('training recipe: learning-rate schedule and dropout', () => {
     await expect(constant.train(data, { lrSchedule: 'linear' as never })).rejects.toThrow(/lrSchedule/);
   });
 
+  it('translate moves the training inputs (4x4 here), repeats per seed, and refuses what it cannot do', async () => {
+    const train = { ...full, epochs: 3, learningRate: 0.01 };
+    const run = async (translate: number) => {
+      const m = new MoEClassifier({ ...tinyMoE, seed: 8 });
+      const h = await m.train(data, { ...train, translate });
+      return { loss: h.epochs.map((e) => e.loss), p: await m.predict(data.inputs) };
+    };
+    const [plain, moved, again] = [await run(0), await run(1), await run(1)];
+    expect(moved.loss).toEqual(again.loss);  // the shifts come from the seed
+    expect(moved.p).toEqual(again.p);
+    expect(moved.loss[0]).not.toBe(plain.loss[0]);  // the first step already saw moved inputs
+    const m = new MoEClassifier({ ...tinyMoE, seed: 8 });
+    await expect(m.train(data, { translate: -1 })).rejects.toThrow(/integer in \[0, 65536\] for options.translate/);
+    await expect(m.train(data, { translate: 0.5 })).rejects.toThrow(/options.translate/);
+    await expect(m.train(data, { translate: 4 })).rejects.toThrow(/translate must be smaller than the image side \(4 pixels\), got 4/);
+    const oblong = new MoEClassifier({ ...tinyMoE, inputSize: 12, seed: 8 });
+    await expect(oblong.train(synthetic(8, 12, tinyMoE.numClasses), { translate: 1 })).rejects.toThrow(/inputSize 12 is not a square number of pixels/);
+  });
+
   it('dropout acts in training only, repeats per seed, and 0 is no dropout', async () => {
     const train = { ...full, epochs: 3, learningRate: 0.01 };
     const run = async (options: { dropout?: number }, kind: 'moe' | 'dense' = 'moe') => {

@@ -78,6 +78,7 @@ program.command('train')
   .option('--lr <x>', 'Adam learning rate', number('--lr'), 1e-3)
   .option('--lr-schedule <kind>', 'constant, or cosine: decay from --lr to ~0 over the run', oneOf('--lr-schedule', LR_SCHEDULES), 'constant')
   .option('--dropout <p>', 'training only: drop hidden activations with probability p (default 0)', number('--dropout'))
+  .option('--translate <n>', 'augmentation: move each training image by up to n pixels (default 0)', integer('--translate'), 0)
   .option('--seed <n>', 'seed for initialisation and shuffling', integer('--seed'), 0)
   .option('--hidden <n>', 'hidden width (default 256)', integer('--hidden'))
   .option('--expert-hidden <n>', 'inner width of each expert / the dense FFN (default 128)', integer('--expert-hidden'))
@@ -103,7 +104,7 @@ program.command('train')
   .option('--master-port <port>', 'port on the master for the rendezvous (default: a free one on one machine, or MASTER_PORT)', integer('--master-port'))
   .option('--dist-timeout <ms>', 'how long a rank waits for the others before failing (default 120000)', integer('--dist-timeout'))
   .option('--expert-parallel', 'with several ranks: spread the experts over them (--experts divisible by the world size)', false)
-  .action(async (o: ModelFlags & Record<string, unknown> & { model: 'moe' | 'dense'; data: string; limit?: number; epochs: number; batchSize: number; lr: number; lrSchedule: LrSchedule; out?: string; plot?: string; json: boolean; threads?: number; nprocPerNode: number; nnodes: number; nodeRank: number; masterAddr?: string; masterPort?: number; distTimeout?: number; expertParallel: boolean }) => {
+  .action(async (o: ModelFlags & Record<string, unknown> & { model: 'moe' | 'dense'; data: string; limit?: number; epochs: number; batchSize: number; lr: number; lrSchedule: LrSchedule; translate: number; out?: string; plot?: string; json: boolean; threads?: number; nprocPerNode: number; nnodes: number; nodeRank: number; masterAddr?: string; masterPort?: number; distTimeout?: number; expertParallel: boolean }) => {
     if ((o.nprocPerNode > 1 || o.nnodes > 1) && !process.env.TORCH_MOE_LAUNCHED) {
       process.exitCode = await launch({ nprocPerNode: o.nprocPerNode, nnodes: o.nnodes, nodeRank: o.nodeRank, masterAddr: o.masterAddr ?? process.env.MASTER_ADDR ?? '127.0.0.1',
         masterPort: o.masterPort ?? envInteger(process.env, 'MASTER_PORT', 1, 65535), threads: o.threads }, process.argv[1]!, process.argv.slice(2));
@@ -129,7 +130,7 @@ program.command('train')
     const controller = new AbortController();
     const release = onInterrupt(controller, !main);
     const bar = main ? progress(o.epochs, '') : { epoch: () => {}, done: () => {} };
-    const history = await model.train(train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, lrSchedule: o.lrSchedule, signal: controller.signal, distributed: dist !== undefined, expertParallel: o.expertParallel, onEpochEnd: (m) => bar.epoch(m) });
+    const history = await model.train(train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, lrSchedule: o.lrSchedule, translate: o.translate, signal: controller.signal, distributed: dist !== undefined, expertParallel: o.expertParallel, onEpochEnd: (m) => bar.epoch(m) });
     bar.done();
     release();
     if (dist) destroyDistributed();

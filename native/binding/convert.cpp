@@ -180,6 +180,7 @@ model::TrainConfig train_config_from_js(Napi::Env env, const Napi::Object& o) {
   c.epochs = int_field(env, o, "epochs", c.epochs);
   c.batch_size = int_field(env, o, "batchSize", c.batch_size);
   c.learning_rate = number_field(env, o, "learningRate", c.learning_rate);
+  c.translate = int_field(env, o, "translate", c.translate);
   if (o.Has("lrSchedule") && !o.Get("lrSchedule").IsUndefined()) {
     const std::string schedule = o.Get("lrSchedule").ToString().Utf8Value();
     if (schedule != "constant" && schedule != "cosine") {

@@ -88,6 +88,7 @@ void validate(const TrainConfig& c) {
   TORCH_CHECK_VALUE(c.epochs >= 1, "epochs must be an integer >= 1, got ", c.epochs);
   TORCH_CHECK_VALUE(c.batch_size >= 1, "batchSize must be an integer >= 1, got ", c.batch_size);
   TORCH_CHECK_VALUE(c.learning_rate > 0, "learningRate must be > 0, got ", c.learning_rate);
+  TORCH_CHECK_VALUE(c.translate >= 0, "translate must be an integer >= 0 (pixels), got ", c.translate);
 }
 
 }  // namespace moe::model

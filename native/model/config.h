@@ -63,6 +63,9 @@ struct TrainConfig {
   // With a group: the MoE layer's experts are spread over the ranks, num_experts / world size on each
   // (model/expert_parallel.h); the other parameters stay data-parallel.
   bool expert_parallel = false;
+  // Data augmentation: each input, read as a square image, moves by up to `translate` whole pixels along
+  // each axis (a fresh draw per input and epoch, zeros shifted in). 0: off. CPU only.
+  int64_t translate = 0;
 };
 
 // True when the MoE layer runs the reference routing (fused softmax top-k gate, dropless, no extras):

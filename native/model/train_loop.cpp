@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "../dist/grad_buckets.h"
+#include "../ops/augment.h"
 #include "../ops/fused_adam.h"
 #include "cuda_graph.h"
 #include "expert_parallel.h"
@@ -114,11 +115,12 @@ void check_same_job(dist::Group& group, int64_t n, const TrainConfig& config, in
   const at::Tensor mine = at::tensor({static_cast<double>(n), static_cast<double>(config.batch_size),
                                       static_cast<double>(config.epochs), static_cast<double>(num_params),
                                       config.expert_parallel ? 1.0 : 0.0, config.learning_rate,
-                                      config.lr_schedule == LrSchedule::kCosine ? 1.0 : 0.0},
+                                      config.lr_schedule == LrSchedule::kCosine ? 1.0 : 0.0,
+                                      static_cast<double>(config.translate)},
                                      at::kDouble);
   const at::Tensor all = group.all_gather(mine, "the training settings of every rank");
   const char* names[] = {"inputs in the dataset", "batchSize", "epochs", "model parameters",
-                         "expertParallel (1: on)", "learningRate", "lrSchedule (1: cosine)"};
+                         "expertParallel (1: on)", "learningRate", "lrSchedule (1: cosine)", "translate"};
   const auto own = mine.accessor<double, 1>();
   const auto theirs = all.accessor<double, 2>();
   for (int r = 0; r < group.world_size(); ++r) {
@@ -238,6 +240,15 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
   // A captured CUDA step would replay one mask forever: dropout needs graph-safe RNG there first.
   TORCH_CHECK_VALUE(!cuda || model.config().dropout == 0, "training with dropout is not on CUDA yet; train on "
                     "device 'cpu' (a model trained with dropout runs inference on CUDA as usual)");
+  const int64_t image_side = ops::square_side(model.config().input_size);
+  if (config.translate > 0) {
+    TORCH_CHECK_VALUE(!cuda, "translate (random translation of the training images) is not on CUDA yet; train "
+                      "on device 'cpu'");
+    TORCH_CHECK_VALUE(image_side > 0, "translate reads each input as a square image, but inputSize ",
+                      model.config().input_size, " is not a square number of pixels");
+    TORCH_CHECK_VALUE(config.translate < image_side, "translate must be smaller than the image side (",
+                      image_side, " pixels), got ", config.translate);
+  }
   std::unique_ptr<SideStreamScope> side_stream;  // CUDA: all work of this call, the capture included,
   if (cuda) side_stream = std::make_unique<SideStreamScope>();  // runs on one pool stream
   if (!state) {
@@ -286,8 +297,10 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
   // One optimisation step on the rows `idx` of the dataset; touches the host nowhere (graph-capturable).
   // Data parallel: loss_scale is this rank's share of the global batch, and the gradients are summed over
   // the ranks before Adam.
+  at::Tensor shifts;  // translate: each input's (dy, dx) for this epoch, drawn for the whole dataset
   auto step = [&](const at::Tensor& idx, double loss_scale) {
-    const at::Tensor x = s.data_x.index_select(0, idx);
+    at::Tensor x = s.data_x.index_select(0, idx);
+    if (shifts.defined()) x = ops::translate_images(x, shifts.index_select(0, idx), image_side);
     const at::Tensor y = s.data_y.index_select(0, idx);
     ForwardResult out = model.forward(x);
     const BatchLoss loss = batch_loss(out, y, weights);
@@ -335,6 +348,9 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
   for (int64_t epoch = 1; epoch <= config.epochs && !result.stopped; ++epoch) {
     const auto started = std::chrono::steady_clock::now();
     const at::Tensor order = at::randperm(n, gen, s.data_y.options());
+    // From the shuffling generator, after the order: the same on every rank (rank 0's seed), so that an
+    // input moves alike whichever rank takes it, and runs without translate draw exactly as before.
+    if (config.translate > 0) shifts = ops::random_shifts(n, config.translate, gen);
     s.zero_sums();
     int64_t seen = 0;
     for (int64_t begin = 0; begin < n; begin += B) {

@@ -9,8 +9,11 @@
 #include "../../native/model/classifier.h"
 #include "../../native/ops/dispatch.h"
 #include "../../native/ops/fused_adam.h"
+#include "../../native/ops/augment.h"
 #include "../../native/ops/input_linear.h"
 #include "testing.h"
+
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <cstdlib>
 #include <string>
@@ -154,6 +157,37 @@ MOE_TEST(csr_build_matches_a_naive_scan) {
   kernels::csr_fill_rows(px, 0, 4, K, row_start.data(), col.data(), val.data());
   EXPECT_TRUE(col == want_col, "columns");
   EXPECT_TRUE(val == want_val, "values");
+}
+
+MOE_TEST(translated_images_match_a_padded_crop) {
+  // out[i][j] = x[i - dy][j - dx], zeros shifted in; the reference pads by the largest shift and crops.
+  torch::manual_seed(47);
+  const int64_t B = 40, side = 6, t = side - 1;
+  const auto x = torch::rand({B, side * side}) + 0.5;  // no zeros, so a misplaced zero shows
+  auto shifts = torch::randint(-t, t + 1, {B, 2}, torch::kLong);
+  shifts[0] = torch::tensor({0, 0});
+  shifts[1] = torch::tensor({t, -t});
+  shifts[2] = torch::tensor({-t, t});
+  const auto got = ops::translate_images(x, shifts, side);
+  const auto padded = torch::constant_pad_nd(x.view({B, side, side}), {t, t, t, t});
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t dy = shifts[b][0].item<int64_t>(), dx = shifts[b][1].item<int64_t>();
+    const auto want = padded[b].narrow(0, t - dy, side).narrow(1, t - dx, side).reshape({side * side});
+    EXPECT_TRUE(torch::equal(got[b], want), "image " + std::to_string(b) + " moved by (" + std::to_string(dy) +
+                                                ", " + std::to_string(dx) + ")");
+  }
+  EXPECT_TRUE(torch::equal(got[0], x[0]), "a zero shift is a copy");
+  EXPECT_TRUE(ops::square_side(784) == 28 && ops::square_side(100) == 10 && ops::square_side(30) == 0, "square sides");
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto drawn = ops::random_shifts(5000, 2, gen);
+  EXPECT_TRUE(drawn.min().item<int64_t>() == -2 && drawn.max().item<int64_t>() == 2, "shifts span [-2, 2]");
+  bool refused = false;
+  try {
+    ops::translate_images(x, torch::full({B, 2}, side, torch::kLong), side);
+  } catch (const c10::ValueError&) {
+    refused = true;
+  }
+  EXPECT_TRUE(refused, "a shift of a whole side is refused");
 }
 
 MOE_TEST(zero_skipping_input_layer_matches_addmm_forward_and_gradients) {
