@@ -19,7 +19,7 @@ describe('torch-moe CLI', () => {
 
   it('train --json prints one JSON document with the history; progress stays on stderr', () => {
     const r = run(['train', '--limit', '600', '--epochs', '2', '--experts', '4', '--top-k', '1', '--routing', 'sigmoid-topk',
-      '--z-loss', '0.001', '--out', modelFile, '--plot', path.join(tmp, 'curves.svg'), '--json']);
+      '--z-loss', '0.001', '--translate', '1', '--out', modelFile, '--plot', path.join(tmp, 'curves.svg'), '--json']);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.history.epochs).toHaveLength(2);
