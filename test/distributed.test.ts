@@ -162,6 +162,8 @@ describe('expert parallel (experts spread over the ranks, Gloo on loopback)', ()
       const { hiddenSize: H, expertHiddenSize: F, numExperts: E } = tinyMoE;
       expect(rank0.traffic).toEqual(expectedAllReduce(single.paramCount().total, E * (2 * F * H + F + H)));
       expect(rank0.traffic.allToAllBytes).toBeGreaterThan(0);
+      // Counted while rank 0 held only its experts: still the whole model's numbers.
+      expect(rank0.paramCountInTraining).toEqual(single.paramCount());
       expect(epoch.classificationLoss).toBeCloseTo(ref.classificationLoss, 6);
       expect(epoch.auxLoss).toBeCloseTo(ref.auxLoss, 6);
       expect(epoch.accuracy).toBe(ref.accuracy);

@@ -12,9 +12,13 @@ const info = await initDistributed({ timeoutMs: job.timeoutMs ?? 20000 });
 if (job.hangRank === info.rank) await new Promise((resolve) => setTimeout(resolve, 120_000));
 const data = job.data.mnist ? await loadMnist({ split: 'train', limit: job.data.mnist }) : await readDataset(job.data.file);
 const model = job.load ? await loadModel(job.load) : new MoEClassifier({ ...job.model, ...job.modelByRank?.[info.rank] });
-const history = await model.train(data, { ...job.train, ...job.trainByRank?.[info.rank], distributed: true, onEpochEnd: (m) => console.log(`rank ${info.rank} epoch ${m.epoch}`) });
+let paramCountInTraining;  // read while the train call runs (expert parallel: the experts are sliced then)
+const history = await model.train(data, { ...job.train, ...job.trainByRank?.[info.rank], distributed: true, onEpochEnd: (m) => {
+  paramCountInTraining = model.paramCount();
+  console.log(`rank ${info.rank} epoch ${m.epoch}`);
+} });
 await model.save(`${job.out}.rank${info.rank}.safetensors`);
-await writeFile(`${job.out}.rank${info.rank}.json`, JSON.stringify({ info, history, traffic: distributedTraffic(), paramCount: model.paramCount() }));
+await writeFile(`${job.out}.rank${info.rank}.json`, JSON.stringify({ info, history, traffic: distributedTraffic(), paramCount: model.paramCount(), paramCountInTraining }));
 
 /** A dataset the test wrote: { count, inputSize } as JSON beside float32 inputs and uint8 labels. */
 async function readDataset(file) {
