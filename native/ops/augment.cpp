@@ -22,8 +22,10 @@ at::Tensor translate_images(const at::Tensor& x, const at::Tensor& shifts, int64
                       shifts.sizes() == at::IntArrayRef({x.size(0), 2}),
                   "shifts must be int64 [", x.size(0), ", 2] on the CPU, got ", shifts.sizes());
   const at::Tensor s = shifts.contiguous();
-  MOE_CHECK_VALUE(s.abs().max().item<int64_t>() < side || s.numel() == 0, "shifts must be smaller than the side ",
-                  side);
+  const int64_t* d = s.data_ptr<int64_t>();
+  for (int64_t i = 0; i < s.numel(); ++i) {
+    MOE_CHECK_VALUE(d[i] > -side && d[i] < side, "shifts must be smaller than the side ", side, ", got ", d[i]);
+  }
   const at::Tensor in = x.contiguous();
   at::Tensor out = at::empty_like(in);
   kernels::translate_images(in.data_ptr<float>(), in.size(0), side, s.data_ptr<int64_t>(), out.data_ptr<float>());

@@ -188,6 +188,8 @@ MOE_TEST(translated_images_match_a_padded_crop) {
     refused = true;
   }
   EXPECT_TRUE(refused, "a shift of a whole side is refused");
+  const auto none = torch::empty({0, side * side});
+  EXPECT_TRUE(ops::translate_images(none, torch::empty({0, 2}, torch::kLong), side).size(0) == 0, "an empty batch");
 }
 
 MOE_TEST(zero_skipping_input_layer_matches_addmm_forward_and_gradients) {
