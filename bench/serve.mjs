@@ -91,7 +91,7 @@ function cpuShares(pid, a, b) {
 
 async function measure(batching, bodyKind) {
   const { child, url } = await startServer(batching, bodyKind);
-  const { type, list } = bodies[bodyKind] ?? bodies.json;
+  const { type, list } = bodies[bodyKind] ?? bodies.json;  // json-parse: the JSON bodies, read by JSON.parse
   await autocannon({ url: `${url}/predict`, method: 'POST', headers: { 'content-type': type }, body: list[0], connections, duration: 1 });  // warm-up
   await fetch(`${url}/stats`);  // (the delay histogram keeps running; the report below is for the whole run)
   const before = cpuTimes(child.pid);
