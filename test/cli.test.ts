@@ -43,6 +43,9 @@ describe('torch-moe CLI', () => {
     const library = run(['train', '--limit', '100', '--epochs', '1', '--routing', 'expert-choice', '--aux', '0.1']);
     expect(library.status).toBe(1);
     expect(library.stderr).toMatch(/auxLossWeight has no effect with routing 'expert-choice'/);
+    const oneRank = run(['train', '--expert-parallel']);  // refused before any data is read
+    expect(oneRank.status).not.toBe(0);
+    expect(oneRank.stderr).toMatch(/--expert-parallel needs several ranks: add --nproc-per-node N/);
   });
 
   it('Ctrl+C stops training at the next batch, saves the model with --out, exits 130', async () => {

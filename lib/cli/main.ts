@@ -105,6 +105,11 @@ program.command('train')
   .option('--dist-timeout <ms>', 'how long a rank waits for the others before failing (default 120000)', integer('--dist-timeout'))
   .option('--expert-parallel', 'with several ranks: spread the experts over them (--experts divisible by the world size)', false)
   .action(async (o: ModelFlags & Record<string, unknown> & { model: 'moe' | 'dense'; data: string; limit?: number; epochs: number; batchSize: number; lr: number; lrSchedule: LrSchedule; translate: number; out?: string; plot?: string; json: boolean; threads?: number; nprocPerNode: number; nnodes: number; nodeRank: number; masterAddr?: string; masterPort?: number; distTimeout?: number; expertParallel: boolean }) => {
+    // Usage errors first: before any rank is started or any data is read.
+    if (o.expertParallel && o.model !== 'moe') throw new Error('--expert-parallel needs --model moe');
+    if (o.expertParallel && o.nprocPerNode <= 1 && o.nnodes <= 1 && Number(process.env.WORLD_SIZE ?? 1) <= 1) {
+      throw new Error('--expert-parallel needs several ranks: add --nproc-per-node N (or --nnodes)');
+    }
     if ((o.nprocPerNode > 1 || o.nnodes > 1) && !process.env.TORCH_MOE_LAUNCHED) {
       process.exitCode = await launch({ nprocPerNode: o.nprocPerNode, nnodes: o.nnodes, nodeRank: o.nodeRank, masterAddr: o.masterAddr ?? process.env.MASTER_ADDR ?? '127.0.0.1',
         masterPort: o.masterPort ?? envInteger(process.env, 'MASTER_PORT', 1, 65535), threads: o.threads }, process.argv[1]!, process.argv.slice(2));
@@ -123,8 +128,6 @@ program.command('train')
     const model: Classifier = o.model === 'moe'
       ? new MoEClassifier(moeOptions(o, inputSize, 10))
       : new DenseClassifier({ inputSize, numClasses: 10, hiddenSize: o.hidden, expertHiddenSize: o.expertHidden, seed: o.seed, device: o.device, dropout: o.dropout });
-    if (o.expertParallel && !dist) throw new Error('--expert-parallel needs several ranks: add --nproc-per-node N (or --nnodes)');
-    if (o.expertParallel && o.model !== 'moe') throw new Error('--expert-parallel needs --model moe');
     const parallel = dist ? `, ${o.expertParallel ? 'expert and data' : 'data'} parallel over ${dist.worldSize} ranks` : '';
     if (main) process.stderr.write(`training a ${o.model} model on ${model.device}, ${train.count} images of ${o.data}, ${o.epochs} epochs${parallel}\n`);
     const controller = new AbortController();

@@ -83,11 +83,10 @@ class MoEClassifierModel : public Classifier {
 
   ParamCount param_count() const override {
     // The experts counted from the config, not the tensors: during an expert-parallel train call each
-    // rank holds only its slice of them.
+    // rank holds only its slice of them, and the rest are added here.
     ParamCount pc;
     for (const auto& p : parameters()) pc.total += p.numel();
-    for (const at::Tensor* t : {&moe_->w1, &moe_->b1, &moe_->w2, &moe_->b2}) pc.total -= t->numel();
-    pc.total += moe_->num_experts() * moe_->params_per_expert();
+    pc.total += (moe_->num_experts() - moe_->w1.size(0)) * moe_->params_per_expert();
     const double unused = static_cast<double>(moe_->num_experts()) - moe_->experts_per_input();
     pc.active = pc.total - std::llround(unused * static_cast<double>(moe_->params_per_expert()));
     return pc;

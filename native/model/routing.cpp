@@ -3,7 +3,6 @@
 #include <cmath>
 #include <vector>
 
-
 namespace moe::model {
 
 int64_t drop_units_per_input(const ModelConfig& c) {

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "../dist/grad_buckets.h"
 #include "../ops/augment.h"
@@ -112,20 +114,25 @@ void adopt_rank0_state(Classifier& model, TrainLoopState& s, dist::Group& group)
 // matching (a hang until the timeout) or their replicas drift apart. Compared once per train call, with
 // the values named (as doubles: exact for these integers).
 void check_same_job(dist::Group& group, int64_t n, const TrainConfig& config, int64_t num_params) {
-  const at::Tensor mine = at::tensor({static_cast<double>(n), static_cast<double>(config.batch_size),
-                                      static_cast<double>(config.epochs), static_cast<double>(num_params),
-                                      config.expert_parallel ? 1.0 : 0.0, config.learning_rate,
-                                      config.lr_schedule == LrSchedule::kCosine ? 1.0 : 0.0,
-                                      static_cast<double>(config.translate)},
-                                     at::kDouble);
+  const std::pair<const char*, double> settings[] = {
+      {"inputs in the dataset", static_cast<double>(n)},
+      {"batchSize", static_cast<double>(config.batch_size)},
+      {"epochs", static_cast<double>(config.epochs)},
+      {"model parameters", static_cast<double>(num_params)},
+      {"expertParallel (1: on)", config.expert_parallel ? 1.0 : 0.0},
+      {"learningRate", config.learning_rate},
+      {"lrSchedule (1: cosine)", config.lr_schedule == LrSchedule::kCosine ? 1.0 : 0.0},
+      {"translate", static_cast<double>(config.translate)},
+  };
+  std::vector<double> values;
+  for (const auto& setting : settings) values.push_back(setting.second);
+  const at::Tensor mine = at::tensor(values, at::kDouble);
   const at::Tensor all = group.all_gather(mine, "the training settings of every rank");
-  const char* names[] = {"inputs in the dataset", "batchSize", "epochs", "model parameters",
-                         "expertParallel (1: on)", "learningRate", "lrSchedule (1: cosine)", "translate"};
   const auto own = mine.accessor<double, 1>();
   const auto theirs = all.accessor<double, 2>();
   for (int r = 0; r < group.world_size(); ++r) {
     for (int64_t i = 0; i < mine.numel(); ++i) {
-      TORCH_CHECK_VALUE(theirs[r][i] == own[i], "data-parallel training needs the same ", names[i],
+      TORCH_CHECK_VALUE(theirs[r][i] == own[i], "data-parallel training needs the same ", settings[i].first,
                         " on every rank: rank ", group.rank(), " has ", own[i], ", rank ", r, " has ", theirs[r][i]);
     }
   }
@@ -139,8 +146,6 @@ uint64_t rank0_shuffle_seed(dist::Group& group, uint64_t mine) {
   return static_cast<uint64_t>(seed.item<int64_t>());
 }
 
-// Expert parallel: replaces every expert-stacked parameter, with its Adam moments, by change(tensor) (this
-// rank's slice at the start of a train call; the gathered whole at its end) and rebuilds the flat state.
 // Which of s.params are the model's expert-stacked parameters.
 std::vector<bool> expert_mask(Classifier& model, const TrainLoopState& s) {
   std::vector<bool> mask(s.params.size(), false);
@@ -152,6 +157,8 @@ std::vector<bool> expert_mask(Classifier& model, const TrainLoopState& s) {
   return mask;
 }
 
+// Expert parallel: replaces every expert-stacked parameter, with its Adam moments, by change(tensor) (this
+// rank's slice at the start of a train call; the gathered whole at its end) and rebuilds the flat state.
 void change_experts(Classifier& model, TrainLoopState& s,
                     const std::function<at::Tensor(const at::Tensor&, const std::string&)>& change) {
   torch::NoGradGuard no_grad;
