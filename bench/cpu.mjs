@@ -4,8 +4,10 @@
 // images, batch 64, at 1 and 2 threads; evaluation time of the 10,000 test images; and the resident
 // memory of a 30-epoch MoE training run, epoch by epoch. The machine is shared and noisy, so each round
 // runs eager PyTorch and then torch-moe back to back, and the table reports medians over the rounds.
-// A last torch-moe row, moe-gemm-input, repeats the MoE with the zero-skipping input layer turned off
-// (TORCH_MOE_SKIP_ZEROS=0, in a child process) to show what that path contributes on MNIST.
+// Two last torch-moe rows repeat the MoE with one optimisation turned off, in a child process, to show
+// what it contributes on MNIST: moe-gemm-input without the zero-skipping input layer
+// (TORCH_MOE_SKIP_ZEROS=0), moe-uncomposed without composing the output layer into the experts for
+// inference (TORCH_MOE_FOLD_OUTPUT=0; evaluation only).
 // Writes bench/results/cpu-<machine>-<date>-<commit>.{json,md}.
 //
 //   node bench/cpu.mjs [--threads 1,2] [--epochs 3] [--rounds 5] [--rss-epochs 30] [--out bench/results]
@@ -68,6 +70,7 @@ if (values['measure-child'] !== undefined) {
   process.exit(0);
 }
 
+const variants = { 'moe-gemm-input': { TORCH_MOE_SKIP_ZEROS: '0' }, 'moe-uncomposed': { TORCH_MOE_FOLD_OUTPUT: '0' } };
 const rounds = Number(values.rounds);
 const threadCounts = values.threads.split(',').map(Number);
 const samples = {};  // `${threads}/${model}` -> { ours: [], eager: [], oursEval: [], eagerEval: [] }
@@ -86,11 +89,12 @@ for (const threads of threadCounts) {
       s.eager.push(eager.train[kind].samples_per_second);
       s.eagerEval.push(eager.eval_seconds[kind].median);
     }
-    const child = spawnSync(process.execPath, [path.resolve('bench/cpu.mjs'), '--measure-child', String(threads), '--epochs', String(epochs)],
-      { encoding: 'utf8', env: { ...process.env, TORCH_MOE_SKIP_ZEROS: '0' } });
-    const r = lastJsonLine(child, 'the moe-gemm-input run');
-    if (r) {
-      const s = slot(threads, 'moe-gemm-input');
+    for (const [variant, env] of Object.entries(variants)) {
+      const child = spawnSync(process.execPath, [path.resolve('bench/cpu.mjs'), '--measure-child', String(threads), '--epochs', String(epochs)],
+        { encoding: 'utf8', env: { ...process.env, ...env } });
+      const r = lastJsonLine(child, `the ${variant} run`);
+      if (!r) continue;
+      const s = slot(threads, variant);
       s.ours.push(r.samplesPerSecond);
       s.oursEval.push(r.evalSeconds);
       s.eager.push(...slot(threads, 'moe').eager.slice(-1));
@@ -144,7 +148,7 @@ const md = [
   '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.threads} | ${r.model} | ${Math.round(r.torch_moe_samples_per_second).toLocaleString('en')} | ${Math.round(r.eager_samples_per_second).toLocaleString('en')} | ${r.train_ratio.toFixed(2)}× | ${(r.torch_moe_eval_seconds * 1000).toFixed(0)} | ${(r.eager_eval_seconds * 1000).toFixed(0)} | ${r.eval_ratio.toFixed(2)}× |`),
   '',
-  'moe-gemm-input: the MoE with the zero-skipping input layer off (TORCH_MOE_SKIP_ZEROS=0), against the same eager MoE.',
+  'moe-gemm-input: the MoE with the zero-skipping input layer off (TORCH_MOE_SKIP_ZEROS=0), against the same eager MoE. moe-uncomposed: the MoE without composing the output layer into the experts for inference (TORCH_MOE_FOLD_OUTPUT=0; its training is the same as moe).',
   '',
   `MoE training speed against torch-moe's own dense model with the same active parameters (dense256): ${Object.entries(result.moe_vs_own_dense256).map(([t, v]) => `${v.toFixed(2)}× at ${t} thread(s)`).join(', ')}.`,
   '',

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { MoEClassifier } from '../lib/index.js';
+import { DenseClassifier, MoEClassifier } from '../lib/index.js';
 import { synthetic, tinyMoE } from './helpers/data.js';
 
 const data = synthetic(200, tinyMoE.inputSize, tinyMoE.numClasses, 5);
@@ -42,6 +42,26 @@ describe('predict in a service', () => {
     expect(counts).toEqual((await m.routingStats(data)).perClassCounts);  // the same routing, by another path
     await expect(new MoEClassifier({ ...tinyMoE }).predict(row(0), { routing: 'yes' as never })).rejects.toThrow(/options\.routing/);
     m.dispose();
+  });
+
+  it('predict over many inputs, with the output layer composed into the experts, gives what one-input calls give', async () => {
+    // 200 inputs make composing the output layer pay (the native model tests check where it starts);
+    // one input runs the plain forward. With a shared expert, which is composed too.
+    const m = await trained({ sharedExperts: 1 });
+    const all = await m.predict(data.inputs, { routing: true });
+    for (let i = 0; i < 200; i += 7) {
+      const one = await m.predict(row(i), { routing: true });
+      one.probabilities.forEach((v, j) => expect(all.probabilities[i * C + j]).toBeCloseTo(v, 6));
+      expect(all.routing[i]!.experts).toEqual(one.routing[0]!.experts);
+    }
+    const { numExperts: _e, topK: _k, ...sizes } = tinyMoE;
+    const dense = new DenseClassifier({ ...sizes, seed: 3 });
+    await dense.train(data, { epochs: 2 });
+    const denseAll = await dense.predict(data.inputs);
+    const denseOne = await dense.predict(row(13));
+    denseOne.forEach((v, j) => expect(denseAll[13 * C + j]).toBeCloseTo(v, 6));
+    m.dispose();
+    dense.dispose();
   });
 
   it('micro-batching merges concurrent calls and returns what unbatched predict returns', async () => {

@@ -5,6 +5,8 @@
 
 #include <climits>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 
 #include <torch/cuda.h>
@@ -71,6 +73,19 @@ class MoEClassifierModel : public Classifier {
     MoELayerOutput m = moe_->forward(dropout_(input_(x), is_training()), x);
     const at::Tensor y = dropout_(m.y, is_training());
     return ForwardResult{at::addmm(out_b_, y, out_w_.t()), m.aux_loss, m.z_loss, m.routing};
+  }
+
+  InferenceFn inference(int64_t rows) override {
+    if (moe_->expert_parallel() ||
+        !composes_output_layer(config_, rows, moe_->experts_per_input(),
+                               moe_->num_experts() + config_.shared_experts, is_training())) {
+      return Classifier::inference(rows);
+    }
+    const MoELayer::SecondLayers composed = moe_->projected_second_layers(out_w_);
+    return [this, composed](const at::Tensor& x) {
+      MoELayerOutput m = moe_->forward_with(input_(x), x, composed);
+      return ForwardResult{m.y.add_(out_b_), m.aux_loss, m.z_loss, m.routing};
+    };
   }
 
   void after_step(const ForwardResult& out) override { moe_->balance(out.routing.demand); }
@@ -152,6 +167,16 @@ class DenseClassifierModel : public Classifier {
     if (group) dropout_.fork_for_rank(group->rank());
   }
 
+  InferenceFn inference(int64_t rows) override {
+    if (!composes_output_layer(config_, rows, 1.0, 1, is_training())) return Classifier::inference(rows);
+    // out·(fc2·a + b2) + b = (out·fc2)·a + (out·b2 + b)
+    const at::Tensor w = at::mm(out_w_, fc2_w_), b = at::addmv(out_b_, out_w_, fc2_b_);
+    return [this, w, b](const at::Tensor& x) {
+      const at::Tensor h = at::addmm(fc1_b_, input_(x), fc1_w_.t()).relu_();
+      return ForwardResult{at::addmm(b, h, w.t()), at::Tensor(), at::Tensor(), {}};
+    };
+  }
+
   ParamCount param_count() const override {
     ParamCount pc;
     for (const auto& p : parameters()) pc.total += p.numel();
@@ -195,6 +220,20 @@ void Classifier::load_state(const NamedTensors& state) {
 }
 
 at::Device Classifier::device() const { return parameters().front().device(); }
+
+bool composes_output_layer(const ModelConfig& c, int64_t rows, double per_input, int64_t layers, bool training) {
+  if (training || c.device == "cuda" || c.num_classes >= c.hidden_size) return false;
+  static const bool enabled = [] {
+    const char* v = std::getenv("TORCH_MOE_FOLD_OUTPUT");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  const double saved = static_cast<double>(rows) * per_input * static_cast<double>(c.hidden_size - c.num_classes);
+  return enabled && saved >= 2.0 * static_cast<double>(layers * c.num_classes * c.hidden_size);
+}
+
+Classifier::InferenceFn Classifier::inference(int64_t) {
+  return [this](const at::Tensor& x) { return forward(x); };
+}
 
 std::shared_ptr<Classifier> make_classifier(const ModelConfig& config) {
   validate(config);

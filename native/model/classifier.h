@@ -2,6 +2,7 @@
 // Parameters are named internally for speed (stacked experts); named_state() presents them under the
 // names of the equivalent PyTorch modules, which is what model files contain.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,6 +34,13 @@ class Classifier : public torch::nn::Module {
  public:
   explicit Classifier(ModelConfig config) : config_(std::move(config)) {}
   virtual ForwardResult forward(const at::Tensor& x) = 0;  // x: [T,in] float32
+  // The forward pass for inference over `rows` inputs in all (in batches): logits and routing as forward()
+  // gives them, up to float rounding. Work that does not depend on the batch is done here, once: with
+  // enough rows, the models compose their output layer into the last hidden layer (MoE: every expert's
+  // second layer), which shrinks those products from H to C outputs. Without autograd and in eval mode;
+  // the parameters must not change while the returned function is in use.
+  using InferenceFn = std::function<ForwardResult(const at::Tensor& x)>;
+  virtual InferenceFn inference(int64_t rows);
   virtual ParamCount param_count() const = 0;
   // PyTorch-module names -> tensors sharing storage with the parameters (experts as per-expert views).
   virtual NamedTensors named_state() = 0;
@@ -54,6 +62,13 @@ class Classifier : public torch::nn::Module {
  protected:
   ModelConfig config_;
 };
+
+// Whether inference over `rows` inputs composes the output layer [C,H] into `layers` last layers of F
+// inputs each, which per_input of them an input uses on average: when the multiply-adds it saves
+// (rows·per_input·(H-C)·F) are at least twice what composing costs (layers·C·H·F). Not in training,
+// not on CUDA (whose forward stays the one it captures and tests), and not when C >= H.
+// TORCH_MOE_FOLD_OUTPUT=0 turns it off (for comparisons).
+bool composes_output_layer(const ModelConfig& config, int64_t rows, double per_input, int64_t layers, bool training);
 
 // Builds the model the config names, initialised from config.seed, on config.device. Validates the config.
 std::shared_ptr<Classifier> make_classifier(const ModelConfig& config);

@@ -35,9 +35,10 @@ EvalResult evaluate(Classifier& model, const at::Tensor& inputs, const at::Tenso
   // Accumulated where the model runs and read once at the end (no per-batch sync on a GPU).
   at::Tensor confusion = at::zeros({C * C}, at::TensorOptions(at::kLong).device(device));
   at::Tensor ce_sum = at::zeros({}, at::TensorOptions(at::kDouble).device(device));
+  const Classifier::InferenceFn forward = model.inference(n);
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor y = labels.narrow(0, begin, size).to(device);
-    const at::Tensor logits = model.forward(inputs.narrow(0, begin, size).to(device)).logits;
+    const at::Tensor logits = forward(inputs.narrow(0, begin, size).to(device)).logits;
     ce_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).to(at::kDouble);
     confusion += at::bincount(y * C + logits.argmax(1), {}, C * C);
   });
@@ -70,9 +71,10 @@ RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at
   at::Tensor prob_sums = at::zeros({E}, at::TensorOptions(at::kDouble).device(device));
   at::Tensor co_activation = at::zeros({E, E}, at::TensorOptions(at::kDouble).device(device));
   at::Tensor dropped = at::zeros({}, longs);
+  const Classifier::InferenceFn forward = model.inference(n);
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor y = labels.narrow(0, begin, size).to(device);
-    const ForwardResult out = model.forward(inputs.narrow(0, begin, size).to(device));
+    const ForwardResult out = forward(inputs.narrow(0, begin, size).to(device));
     const RoutingRecord& rr = out.routing;
     // flat index class*E + expert for every assignment an expert ran
     counts += at::bincount(y.index_select(0, rr.token) * E + rr.expert, {}, C * E);
@@ -135,9 +137,10 @@ Prediction predict(Classifier& model, const at::Tensor& inputs, int64_t batch_si
   const auto on_model = at::TensorOptions(at::kFloat).device(model.device());
   at::Tensor probs = at::empty({n, model.config().num_classes}, on_model);
   std::vector<at::Tensor> tokens, experts, weights;
+  const Classifier::InferenceFn forward = model.inference(n);
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor x = inputs.narrow(0, begin, size).to(model.device());
-    const ForwardResult out = model.forward(x);
+    const ForwardResult out = forward(x);
     probs.narrow(0, begin, size).copy_(at::softmax(out.logits, 1));
     if (!with_routing) return;
     // Order the batch's assignments by input, then by decreasing weight: sort by weight first, then

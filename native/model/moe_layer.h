@@ -14,7 +14,7 @@
 namespace moe::model {
 
 struct MoELayerOutput {
-  at::Tensor y;         // [T,H]
+  at::Tensor y;         // [T,H]; [T,O] through projected second layers
   at::Tensor aux_loss;  // scalar: N * sum f_i P_i (0 where the routing fixes the load)
   at::Tensor z_loss;    // scalar: mean over inputs of logsumexp(logits)^2 (0 without a gate)
   RoutingRecord routing;
@@ -26,6 +26,21 @@ class MoELayer : public torch::nn::Module {
   MoELayer(const ModelConfig& config, at::Generator& gen);
   // x: [T,H] the layer input; raw: [T,in] the model input (hash routing hashes it; may be undefined otherwise).
   MoELayerOutput forward(const at::Tensor& x, const at::Tensor& raw = {});
+
+  // What maps the experts' hidden activations to the layer's output: the layer's own second layers
+  // (output width H), or those composed with a projection (width O).
+  struct SecondLayers {
+    at::Tensor w2, b2;                // [E,O,F], [E,O]
+    at::Tensor shared_w2, shared_b2;  // [O,S*F], [O] (the shared experts' biases summed); undefined if S = 0
+  };
+  // The second layers composed with proj [O,H]: forward_with(x, raw, projected_second_layers(proj)).y is
+  // forward(x, raw).y·projᵀ, since proj·Σ_k w_k(W2_k a_k + b2_k) = Σ_k w_k((proj·W2_k) a_k + proj·b2_k).
+  // For inference, where the layer feeds a linear map of fewer outputs (O < H): the experts' second
+  // products then shrink from H to O columns. The same sums up to float rounding; routing is unchanged.
+  // Not under expert parallelism (each rank holds only some experts).
+  SecondLayers projected_second_layers(const at::Tensor& proj) const;
+  MoELayerOutput forward_with(const at::Tensor& x, const at::Tensor& raw, const SecondLayers& second);
+  bool expert_parallel() const { return expert_parallel_; }
   // Bias balancing: after an optimiser step, nudge each expert's selection bias by
   // rate * sign(mean demand - its demand). A no-op unless config.bias_balancing_rate > 0.
   void balance(const at::Tensor& demand);
@@ -64,9 +79,10 @@ class MoELayer : public torch::nn::Module {
     at::Tensor loss, demand;
   };
   Balance balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T);
-  MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits);
+  SecondLayers own_second_layers() const;
+  MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits, const SecondLayers& second);
   // The experts over expert-contiguous rows: here, or across the ranks under expert parallelism.
-  at::Tensor run_experts(const at::Tensor& rows, const at::Tensor& offsets);
+  at::Tensor run_experts(const at::Tensor& rows, const at::Tensor& offsets, const SecondLayers& second);
   int64_t capacity(int64_t T) const;
 
   ModelConfig config_;

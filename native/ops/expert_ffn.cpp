@@ -52,8 +52,8 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const at::Tensor& offsets,
                             const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
                             const at::Tensor& b2) {
-    const int64_t A = rows.size(0), H = w2.size(1), F = w1.size(1), E = w1.size(0);
-    auto out = at::empty({A, H}, rows.options());
+    const int64_t A = rows.size(0), O = w2.size(1), F = w1.size(1), E = w1.size(0);
+    auto out = at::empty({A, O}, rows.options());
     auto hidden = at::empty({A, F}, rows.options());  // post-ReLU activations, kept for backward
     const int64_t* off = offsets.data_ptr<int64_t>();
     for_each_expert(off, E, [&](int64_t e) {
@@ -77,13 +77,13 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
     const at::Tensor& w2 = saved[3];
     const at::Tensor& hidden = saved[4];
     const at::Tensor grad_out = grads[0].contiguous();
-    const int64_t E = w1.size(0), F = w1.size(1), H = w1.size(2);
+    const int64_t E = w1.size(0), F = w1.size(1), O = w2.size(1);
     // Every row and every non-empty expert's slice is overwritten below; only empty experts need zeros.
     auto grad_rows = at::empty_like(rows);
     auto grad_w1 = at::empty_like(w1);
     auto grad_w2 = at::empty_like(w2);
     auto grad_b1 = at::empty({E, F}, w1.options());
-    auto grad_b2 = at::empty({E, H}, w2.options());
+    auto grad_b2 = at::empty({E, O}, w2.options());
     auto dh_all = at::empty({rows.size(0), F}, rows.options());
     const int64_t* off = offsets.data_ptr<int64_t>();
     for_each_expert(off, E, [&](int64_t e) {
@@ -96,7 +96,7 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
         gb2.zero_();
         return;
       }
-      const at::Tensor dy = grad_out.narrow(0, off[e], n);  // [n,H]
+      const at::Tensor dy = grad_out.narrow(0, off[e], n);  // [n,O]
       const at::Tensor a = hidden.narrow(0, off[e], n);     // [n,F]
       const at::Tensor x = rows.narrow(0, off[e], n);       // [n,H]
       at::mm_out(gw2, dy.t(), a);
@@ -113,7 +113,7 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
   }
 };
 
-// Rows [R,H] and stacked expert weights w1 [E,F,H], b1 [E,F], w2 [E,H,F], b2 [E,H]: the checks both paths share.
+// Rows [R,H] and stacked expert weights w1 [E,F,H], b1 [E,F], w2 [E,O,F], b2 [E,O]: the checks both paths share.
 void check_expert_inputs(const at::Tensor& rows, const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
                          const at::Tensor& b2) {
   check_float(rows, "rows");
@@ -122,11 +122,12 @@ void check_expert_inputs(const at::Tensor& rows, const at::Tensor& w1, const at:
   check_dim(w2, 3, "w2");
   const int64_t E = w1.size(0), F = w1.size(1), H = w1.size(2);
   MOE_CHECK_VALUE(rows.size(1) == H, "rows must have ", H, " columns (w1's input size), got ", rows.size(1));
-  MOE_CHECK_VALUE(w2.sizes() == at::IntArrayRef({E, H, F}), "w2 must have shape [", E, ", ", H, ", ", F,
-                  "], got ", w2.sizes());
+  const int64_t O = w2.size(1);
+  MOE_CHECK_VALUE(w2.size(0) == E && w2.size(2) == F, "w2 must have shape [", E, ", outputs, ", F, "], got ",
+                  w2.sizes());
   MOE_CHECK_VALUE(b1.sizes() == at::IntArrayRef({E, F}), "b1 must have shape [", E, ", ", F, "], got ",
                   b1.sizes());
-  MOE_CHECK_VALUE(b2.sizes() == at::IntArrayRef({E, H}), "b2 must have shape [", E, ", ", H, "], got ",
+  MOE_CHECK_VALUE(b2.sizes() == at::IntArrayRef({E, O}), "b2 must have shape [", E, ", ", O, "], got ",
                   b2.sizes());
 }
 
@@ -158,7 +159,7 @@ at::Tensor expert_ffn_padded(const at::Tensor& rows, int64_t capacity, const at:
                   " rows, got ", rows.size(0));
   const at::Tensor x = rows.view({E, capacity, H});
   const at::Tensor hidden = at::baddbmm(b1.unsqueeze(1), x, w1.transpose(1, 2)).relu_();
-  return at::baddbmm(b2.unsqueeze(1), hidden, w2.transpose(1, 2)).view({E * capacity, H});
+  return at::baddbmm(b2.unsqueeze(1), hidden, w2.transpose(1, 2)).view({E * capacity, w2.size(1)});
 }
 
 const char* expert_path_name(bool cuda) { return cuda ? "padded-bmm" : "grouped-loop"; }

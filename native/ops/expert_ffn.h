@@ -6,7 +6,8 @@
 namespace moe::ops {
 
 // rows [A,H]; offsets [E+1] int64 CPU (expert e owns rows [offsets[e], offsets[e+1]));
-// w1 [E,F,H], b1 [E,F], w2 [E,H,F], b2 [E,H] -> out [A,H], out_e = relu(rows_e w1_eᵀ + b1_e) w2_eᵀ + b2_e.
+// w1 [E,F,H], b1 [E,F], w2 [E,O,F], b2 [E,O] -> out [A,O], out_e = relu(rows_e w1_eᵀ + b1_e) w2_eᵀ + b2_e.
+// O is H for the experts themselves; inference may pass second layers composed with a later linear map.
 at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
                       const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2);
 

@@ -18,12 +18,12 @@ torch::Tensor per_row_reference(const torch::Tensor& rows, const std::vector<int
       out.push_back(torch::mv(w2[e], h) + b2[e]);
     }
   }
-  return out.empty() ? torch::empty({0, rows.size(1)}, rows.options()) : torch::stack(out);
+  return out.empty() ? torch::empty({0, w2.size(1)}, rows.options()) : torch::stack(out);
 }
 
-}  // namespace
-
-MOE_TEST(expert_ffn_matches_per_row_reference_forward_and_backward) {
+// O: the second layers' output width (H for the experts themselves, fewer when inference composes a
+// later linear map into them).
+void check_against_per_row_reference(int64_t O) {
   torch::manual_seed(20);
   const int64_t E = 4, H = 6, F = 5;
   // Includes an empty expert (1) and an expert with one row (3).
@@ -31,15 +31,16 @@ MOE_TEST(expert_ffn_matches_per_row_reference_forward_and_backward) {
   const int64_t A = offsets.back();
   auto opts = torch::TensorOptions().dtype(torch::kDouble);
   auto make = [&](std::vector<int64_t> shape) { return torch::randn(shape, opts).requires_grad_(); };
-  auto rows = make({A, H}), w1 = make({E, F, H}), b1 = make({E, F}), w2 = make({E, H, F}), b2 = make({E, H});
+  auto rows = make({A, H}), w1 = make({E, F, H}), b1 = make({E, F}), w2 = make({E, O, F}), b2 = make({E, O});
   auto rrows = rows.detach().clone().requires_grad_(), rw1 = w1.detach().clone().requires_grad_(),
        rb1 = b1.detach().clone().requires_grad_(), rw2 = w2.detach().clone().requires_grad_(),
        rb2 = b2.detach().clone().requires_grad_();
   const auto off = torch::tensor(offsets, torch::kLong);
   const auto out = ops::expert_ffn(rows, off, w1, b1, w2, b2);
   const auto ref = per_row_reference(rrows, offsets, rw1, rb1, rw2, rb2);
+  EXPECT_TRUE(out.sizes() == torch::IntArrayRef({A, O}), "output shape ", out.sizes());
   expect_close(out, ref, 1e-12, 1e-12, "forward");
-  const auto g = torch::randn({A, H}, opts);
+  const auto g = torch::randn({A, O}, opts);
   out.backward(g);
   ref.backward(g);
   expect_close(rows.grad(), rrows.grad(), 1e-12, 1e-10, "grad rows");
@@ -48,6 +49,12 @@ MOE_TEST(expert_ffn_matches_per_row_reference_forward_and_backward) {
   expect_close(w2.grad(), rw2.grad(), 1e-12, 1e-10, "grad w2");
   expect_close(b2.grad(), rb2.grad(), 1e-12, 1e-10, "grad b2");
 }
+
+}  // namespace
+
+MOE_TEST(expert_ffn_matches_per_row_reference_forward_and_backward) { check_against_per_row_reference(6); }
+
+MOE_TEST(expert_ffn_with_narrower_second_layers_matches_per_row_reference) { check_against_per_row_reference(3); }
 
 MOE_TEST(expert_ffn_rejects_inconsistent_offsets) {
   const auto w1 = torch::zeros({2, 3, 4}), b1 = torch::zeros({2, 3}), w2 = torch::zeros({2, 4, 3}),

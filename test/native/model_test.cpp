@@ -275,3 +275,61 @@ MOE_TEST(dropout_zeroes_about_p_and_scales_the_rest_repeatably_with_its_generato
   testing::expect_equal(model::dropout(x.detach(), p, again), y.detach(), "mask from the same seed");
   testing::expect_equal(model::dropout(x.detach(), 0, again), x.detach(), "p = 0");
 }
+
+// Inference composes the output layer into the last hidden layer (every expert's second layer, the shared
+// experts', the dense FFN's) once it has enough rows; logits and routing must equal forward()'s up to
+// float rounding, for every router, with capacity limits and with shared experts.
+MOE_TEST(inference_with_the_output_layer_composed_matches_forward) {
+  const std::vector<std::pair<const char*, std::function<void(model::ModelConfig&)>>> cases = {
+      {"softmax top-k", [](model::ModelConfig&) {}},
+      {"sigmoid top-k", [](model::ModelConfig& c) { c.routing = model::Routing::kSigmoidTopK; }},
+      {"expert choice",
+       [](model::ModelConfig& c) {
+         c.routing = model::Routing::kExpertChoice;
+         c.aux_loss_weight = 0;
+       }},
+      {"hash",
+       [](model::ModelConfig& c) {
+         c.routing = model::Routing::kHash;
+         c.aux_loss_weight = 0;
+       }},
+      {"capacity 0.5", [](model::ModelConfig& c) { c.capacity_factor = 0.5; }},
+      {"two shared experts", [](model::ModelConfig& c) { c.shared_experts = 2; }},
+      {"dense", [](model::ModelConfig& c) { c.kind = model::ModelKind::kDense; }},
+  };
+  const int64_t T = 300, In = 20;
+  for (const auto& [name, set] : cases) {
+    model::ModelConfig cfg = small_config(In, 4, 3);  // hidden 16, experts of 8, 4 experts, 3 classes
+    set(cfg);
+    // Composing pays here (so the comparison below is not forward() against itself): the 300 rows
+    // save far more than the one composition per layer costs, even at one expert per input.
+    EXPECT_TRUE(model::composes_output_layer(cfg, T, 1.0, cfg.num_experts + cfg.shared_experts, false), name);
+    auto m = model::make_classifier(cfg);
+    m->eval();
+    torch::manual_seed(3);
+    const torch::Tensor x = torch::rand({T, In}) * (torch::rand({T, In}) < 0.3);  // mostly zeros, like pixels
+    c10::InferenceMode inference;
+    const model::ForwardResult ref = m->forward(x);
+    const model::ForwardResult got = m->inference(T)(x);
+    expect_close(got.logits, ref.logits, 1e-5, 1e-4, std::string(name) + ": logits");
+    if (cfg.kind == model::ModelKind::kMoE) {
+      expect_equal(got.routing.token, ref.routing.token, std::string(name) + ": routed inputs");
+      expect_equal(got.routing.expert, ref.routing.expert, std::string(name) + ": experts");
+      expect_equal(got.routing.weight, ref.routing.weight, std::string(name) + ": gate weights");
+    }
+  }
+}
+
+// When composing the output layer pays: the multiply-adds saved against twice the composition's.
+MOE_TEST(composing_the_output_layer_is_chosen_by_its_cost) {
+  model::ModelConfig c = reference_config(model::ModelKind::kMoE);  // H 256, C 10, 8 experts, top-2
+  // saved = rows·2·246·F, cost = 8·10·256·F: it pays from 2·8·10·256 / (2·246) = 83.3 rows.
+  EXPECT_TRUE(!model::composes_output_layer(c, 83, 2.0, 8, false), "83 rows");
+  EXPECT_TRUE(model::composes_output_layer(c, 84, 2.0, 8, false), "84 rows");
+  EXPECT_TRUE(!model::composes_output_layer(c, 1000, 2.0, 8, true), "never in training");
+  c.num_classes = 256;
+  EXPECT_TRUE(!model::composes_output_layer(c, 1000, 2.0, 8, false), "C >= H saves nothing");
+  c.num_classes = 10;
+  c.device = "cuda";
+  EXPECT_TRUE(!model::composes_output_layer(c, 1000, 2.0, 8, false), "not on CUDA");
+}
