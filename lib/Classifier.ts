@@ -101,7 +101,11 @@ export abstract class Classifier {
     }
   }
 
-  /** Accuracy, mean cross-entropy, per-class accuracy and the confusion matrix over a labelled dataset. */
+  /**
+   * Accuracy, mean cross-entropy, per-class accuracy and the confusion matrix over a labelled dataset.
+   * `data.inputs` is read in place: leave it unchanged until the promise settles (so for predict and
+   * routingStats).
+   */
   async evaluate(data: Dataset, options: InferenceOptions = {}): Promise<EvaluationResult> {
     const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
     return withJsStack(() => this.handle.evaluate(d.inputs, d.labels, inferenceBatch(options)));

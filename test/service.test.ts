@@ -111,4 +111,22 @@ describe('predict in a service', () => {
     expect(a).toEqual(expected);
     expect(b).toEqual(expected);
   });
+
+  it('a worker terminated while its predictions run or wait leaves the process serving', async () => {
+    const m = await trained();
+    const before = await m.predict(data.inputs);
+    const worker = path.join(import.meta.dirname, 'helpers', 'predictUntilTerminated.mjs');
+    for (let round = 0; round < 3; round++) {
+      const w = new Worker(worker, { workerData: { rows: 40000 } });
+      const first = await new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+      expect(first).toBe('started');
+      await new Promise((resolve) => setTimeout(resolve, 20 * round));  // before or inside the running job
+      await w.terminate();
+    }
+    expect(await m.predict(data.inputs)).toEqual(before);
+    m.dispose();
+  });
 });

@@ -64,7 +64,7 @@ Napi::Array shares_to_js(Napi::Env env, const std::vector<model::ExpertShare>& v
 
 }  // namespace
 
-at::Tensor float_rows_from_js(Napi::Env env, const Napi::Value& value, int64_t cols, const char* name) {
+at::Tensor float_rows_view_js(Napi::Env env, const Napi::Value& value, int64_t cols, const char* name) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
     throw_js(env, ErrorKind::kTypeError, std::string("Expected a Float32Array for ") + name);
   }
@@ -75,9 +75,12 @@ at::Tensor float_rows_from_js(Napi::Env env, const Napi::Value& value, int64_t c
              std::string("Expected ") + name + " to hold a multiple of " + std::to_string(cols) +
                  " values (one row per sample) but received " + std::to_string(len));
   }
-  at::Tensor t = at::empty({len / cols, cols}, at::kFloat);
-  if (len) std::memcpy(t.data_ptr<float>(), arr.Data(), len * sizeof(float));
-  return t;
+  if (len == 0) return at::empty({0, cols}, at::kFloat);  // a detached or empty array has no memory to view
+  return at::from_blob(arr.Data(), {len / cols, cols}, at::kFloat);
+}
+
+at::Tensor float_rows_from_js(Napi::Env env, const Napi::Value& value, int64_t cols, const char* name) {
+  return float_rows_view_js(env, value, cols, name).clone();
 }
 
 at::Tensor labels_from_js(Napi::Env env, const Napi::Value& value, int64_t n, const char* name) {

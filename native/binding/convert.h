@@ -1,5 +1,6 @@
-// JS <-> native conversions, all on the JS thread: TypedArrays are copied into tensors here so that worker
-// threads never touch a JS value; results become plain objects and TypedArrays.
+// JS <-> native conversions, all on the JS thread: TypedArrays become tensors here so that worker threads
+// never touch a JS value (training data is copied; inference inputs are borrowed, see float_rows_view_js);
+// results become plain objects and TypedArrays.
 #pragma once
 #include <napi.h>
 
@@ -13,6 +14,10 @@ namespace moe::binding {
 
 // Float32Array of n*cols values -> [n,cols] float32 tensor (copied).
 at::Tensor float_rows_from_js(Napi::Env env, const Napi::Value& value, int64_t cols, const char* name);
+// The same checks, but the tensor is a view of the array's memory (no copy: an evaluate of 10,000 MNIST
+// images would copy 31 MB into fresh pages on the JS thread). The caller must keep the array referenced
+// for as long as the tensor is used, and stop using it when the array's environment is torn down.
+at::Tensor float_rows_view_js(Napi::Env env, const Napi::Value& value, int64_t cols, const char* name);
 // Uint8Array | Int32Array | Uint16Array of n labels -> [n] int64 tensor (copied).
 at::Tensor labels_from_js(Napi::Env env, const Napi::Value& value, int64_t n, const char* name);
 

@@ -106,7 +106,7 @@ Napi::Value ModelHandle::inference(const Napi::CallbackInfo& info, int kind) {
   Session& s = not_training(env);
   const auto k = static_cast<InferenceKind>(kind);
   const int64_t in = s.model->config().input_size;
-  at::Tensor inputs = float_rows_from_js(env, info[0], in, "inputs");
+  at::Tensor inputs = float_rows_view_js(env, info[0], in, "inputs");  // read in place: no copy
   at::Tensor labels;
   size_t batch_arg = 1;
   if (k != InferenceKind::kPredict && k != InferenceKind::kPredictRouting) {
@@ -114,7 +114,7 @@ Napi::Value ModelHandle::inference(const Napi::CallbackInfo& info, int kind) {
     batch_arg = 2;
   }
   const int64_t batch = info[batch_arg].IsNumber() ? info[batch_arg].As<Napi::Number>().Int64Value() : 1000;
-  return start_inference(env, session_, k, std::move(inputs), std::move(labels), batch);
+  return start_inference(env, session_, k, info[0].As<Napi::Object>(), std::move(inputs), std::move(labels), batch);
 }
 
 Napi::Value ModelHandle::Evaluate(const Napi::CallbackInfo& info) {

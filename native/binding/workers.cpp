@@ -102,14 +102,20 @@ Napi::Promise launch(Napi::Env env, std::shared_ptr<Job> job, Napi::Function cal
 
 class InferenceJob : public Job {
  public:
-  InferenceJob(Napi::Env env, std::shared_ptr<Session> s, InferenceKind kind, at::Tensor inputs, at::Tensor labels,
-               int64_t batch_size)
-      : Job(env, std::move(s)), kind_(kind), inputs_(std::move(inputs)), labels_(std::move(labels)),
-        batch_size_(batch_size) {}
+  InferenceJob(Napi::Env env, std::shared_ptr<Session> s, InferenceKind kind, Napi::Object inputs_owner,
+               at::Tensor inputs, at::Tensor labels, int64_t batch_size)
+      : Job(env, std::move(s)), kind_(kind), inputs_owner_(Napi::Persistent(inputs_owner)), inputs_(std::move(inputs)),
+        labels_(std::move(labels)), batch_size_(batch_size) {}
 
   void on_queued() override { session->readers += 1; }
 
+  // inputs_ views the JS array's memory: run() holds inputs_mutex_ while it reads them, and on_settled()
+  // takes it before letting the array go. Normally run() has long returned by then; when a worker thread
+  // is terminated mid-job, the finaliser settles first, and waits here for the running job (or keeps a
+  // queued one from starting) before its environment frees the array.
   void run() override {
+    std::lock_guard<std::mutex> lock(inputs_mutex_);
+    TORCH_CHECK(!inputs_released_, "the inputs were released before the job ran (the environment was torn down)");
     auto& m = *session->model;
     switch (kind_) {
       case InferenceKind::kEvaluate: eval_ = model::evaluate(m, inputs_, labels_, batch_size_); break;
@@ -119,7 +125,15 @@ class InferenceJob : public Job {
     }
   }
 
-  void on_settled() override { session->readers -= 1; }
+  void on_settled() override {
+    session->readers -= 1;
+    {
+      std::lock_guard<std::mutex> lock(inputs_mutex_);
+      inputs_released_ = true;
+      inputs_ = at::Tensor();
+    }
+    inputs_owner_.Reset();
+  }
 
   Napi::Value result(Napi::Env env) override {
     switch (kind_) {
@@ -132,6 +146,9 @@ class InferenceJob : public Job {
 
  private:
   InferenceKind kind_;
+  Napi::ObjectReference inputs_owner_;  // keeps the array inputs_ views alive until the job settles
+  std::mutex inputs_mutex_;
+  bool inputs_released_ = false;  // guarded by inputs_mutex_
   at::Tensor inputs_, labels_;
   model::Prediction prediction_;
   int64_t batch_size_;
@@ -205,9 +222,9 @@ class TrainJob : public Job {
 }  // namespace
 
 Napi::Promise start_inference(Napi::Env env, std::shared_ptr<Session> session, InferenceKind kind,
-                              at::Tensor inputs, at::Tensor labels, int64_t batch_size) {
-  auto job = std::make_shared<InferenceJob>(env, std::move(session), kind, std::move(inputs), std::move(labels),
-                                            batch_size);
+                              Napi::Object inputs_owner, at::Tensor inputs, at::Tensor labels, int64_t batch_size) {
+  auto job = std::make_shared<InferenceJob>(env, std::move(session), kind, inputs_owner, std::move(inputs),
+                                            std::move(labels), batch_size);
   return launch(env, job, Napi::Function(), "torch-moe:inference", ComputeThread::JobKind::kShort);
 }
 

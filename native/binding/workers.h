@@ -10,10 +10,11 @@
 
 namespace moe::binding {
 
-// inputs [n,in], labels [n] (may be undefined for predict) -> evaluate / routingStats / predict.
+// inputs [n,in], labels [n] (may be undefined for predict) -> evaluate / routingStats / predict. inputs may
+// view the memory of inputs_owner (a JS array), which the job keeps alive and reads only until it settles.
 enum class InferenceKind { kEvaluate, kRoutingStats, kPredict, kPredictRouting };
 Napi::Promise start_inference(Napi::Env env, std::shared_ptr<Session> session, InferenceKind kind,
-                              at::Tensor inputs, at::Tensor labels, int64_t batch_size);
+                              Napi::Object inputs_owner, at::Tensor inputs, at::Tensor labels, int64_t batch_size);
 
 // Queues training; on_epoch (may be empty) gets one metrics object per epoch. `stopped`: already asked to
 // stop (an aborted signal), so that no step runs. Resolves with { epochs: [...], stopped }.
