@@ -36,6 +36,7 @@ const kinds = {
   dense256: () => new DenseClassifier({ device: 'cpu', expertHiddenSize: 256 }),
 };
 const epochs = Number(values.epochs);
+const evalReps = 5;  // evaluations per measurement (after a warm-up), their median taken; the same in eager_cpu.py
 const train = await loadMnist({ split: 'train', limit: 5000 });
 
 /** One torch-moe measurement of a model kind: training samples/s (after a warm-up epoch) and eval seconds. */
@@ -47,9 +48,13 @@ async function measure(kind, test) {
     await model.train(train, { epochs });
     const samplesPerSecond = (epochs * train.count) / ((performance.now() - started) / 1000);
     await model.evaluate(test);  // warm-up
-    started = performance.now();
-    await model.evaluate(test);
-    return { samplesPerSecond, evalSeconds: (performance.now() - started) / 1000 };
+    const evalSeconds = [];
+    for (let rep = 0; rep < evalReps; rep++) {
+      started = performance.now();
+      await model.evaluate(test);
+      evalSeconds.push((performance.now() - started) / 1000);
+    }
+    return { samplesPerSecond, evalSeconds: median(evalSeconds) };
   } finally {
     model.dispose();
   }
@@ -79,7 +84,7 @@ let eagerVersion = '';
 for (const threads of threadCounts) {
   setNumThreads(threads);
   for (let round = 1; round <= rounds; round++) {
-    const eager = JSON.parse(execFileSync(process.env.PYTHON ?? '/usr/bin/python3', ['bench/eager_cpu.py', '--threads', String(threads), '--epochs', String(epochs), '--reps', '1'], { encoding: 'utf8' }));
+    const eager = JSON.parse(execFileSync(process.env.PYTHON ?? '/usr/bin/python3', ['bench/eager_cpu.py', '--threads', String(threads), '--epochs', String(epochs), '--reps', '1', '--eval-reps', String(evalReps)], { encoding: 'utf8' }));
     eagerVersion = eager.torch;
     for (const kind of Object.keys(kinds)) {
       const ours = await measure(kind, test);
@@ -142,7 +147,7 @@ writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const md = [
   `# CPU benchmark: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`,
   '',
-  `torch-moe (libtorch ${buildInfo().libtorchVersion}) against eager PyTorch ${eagerVersion} on the same libtorch (bench/eager_cpu.py), first ${train.count} MNIST images, batch 64, ${epochs} epochs per measurement after a warm-up epoch; evaluation of the 10,000 test images. Median of ${rounds} rounds, each running eager PyTorch and torch-moe back to back. Command: \`npm run bench:cpu\`.`,
+  `torch-moe (libtorch ${buildInfo().libtorchVersion}) against eager PyTorch ${eagerVersion} on the same libtorch (bench/eager_cpu.py), first ${train.count} MNIST images, batch 64, ${epochs} epochs per measurement after a warm-up epoch; evaluation of the 10,000 test images (batches of 1,000; the median of ${evalReps} after a warm-up, in each round). Median of ${rounds} rounds, each running eager PyTorch and torch-moe back to back. Command: \`npm run bench:cpu\`.`,
   '',
   '| threads | model | torch-moe samples/s | eager samples/s | ratio | torch-moe eval (ms) | eager eval (ms) | eval ratio |',
   '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',

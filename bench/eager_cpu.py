@@ -26,6 +26,7 @@ def main():
     p.add_argument('--threads', type=int, required=True)
     p.add_argument('--epochs', type=int, default=3)
     p.add_argument('--reps', type=int, default=3)
+    p.add_argument('--eval-reps', type=int, default=5)
     p.add_argument('--limit', type=int, default=5000)
     p.add_argument('--batch', type=int, default=64)
     a = p.parse_args()
@@ -49,12 +50,13 @@ def main():
         model.eval()
         times = []
         with torch.no_grad():
-            for _ in range(a.reps):
+            for rep in range(a.eval_reps + 1):  # the first is a warm-up, as in bench/cpu.mjs
                 started = time.perf_counter()
                 correct = 0
                 for b in range(0, tx.shape[0], 1000):
                     correct += int((model(tx[b:b + 1000])[0].argmax(1) == ty[b:b + 1000]).sum())
-                times.append(time.perf_counter() - started)
+                if rep > 0:
+                    times.append(time.perf_counter() - started)
         out['eval_seconds'][kind] = {'median': statistics.median(times), 'runs': times}
     print(json.dumps(out))
 
