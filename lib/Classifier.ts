@@ -124,10 +124,18 @@ export abstract class Classifier {
     if (!routing) return withJsStack(() => this.handle.predict(inputs, inferenceBatch(rest)));
     if (this.config.kind !== 'moe') throw new TypeError('options.routing needs an MoE model: a dense model has no experts');
     const p = await withJsStack(() => this.handle.predict(inputs, inferenceBatch(rest), true));
-    const perInput = Array.from({ length: p.routingOffsets.length - 1 }, (_, i) => {
-      const from = p.routingOffsets[i]!, to = p.routingOffsets[i + 1]!;
-      return { experts: Array.from(p.experts.subarray(from, to)), weights: Array.from(p.weights.subarray(from, to)) };
-    });
+    // Plain loops: a subarray view per input costs more than its few values (micro-batched services
+    // split every batch this way).
+    const perInput: InputRouting[] = new Array(p.routingOffsets.length - 1);
+    for (let i = 0; i < perInput.length; i++) {
+      const from = p.routingOffsets[i]!, count = p.routingOffsets[i + 1]! - from;
+      const experts: number[] = new Array(count), weights: number[] = new Array(count);
+      for (let j = 0; j < count; j++) {
+        experts[j] = p.experts[from + j]!;
+        weights[j] = p.weights[from + j]!;
+      }
+      perInput[i] = { experts, weights };
+    }
     return { probabilities: p.probabilities, routing: perInput };
   }
 

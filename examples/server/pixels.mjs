@@ -45,6 +45,14 @@ export function readPixelsFast(buffer, size) {
   skip();
   if (body[i] === CLOSE_BRACKET) return undefined;  // empty: the caller reports the count
   for (;;) {
+    // The commonest value of an image, a bare 0 before a comma (background pixels; out starts zeroed)
+    if (body[i] === ZERO && body[i + 1] === COMMA) {
+      if (count === size) return undefined;
+      count++;
+      i += 2;
+      skip();
+      continue;
+    }
     // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
     const start = i;
     let negative = false;
