@@ -81,7 +81,7 @@ class MoEClassifierModel : public Classifier {
                                moe_->num_experts() + config_.shared_experts, is_training())) {
       return Classifier::inference(rows);
     }
-    const MoELayer::SecondLayers composed = moe_->projected_second_layers(out_w_);
+    const MoELayer::ExpertLayers composed = moe_->inference_layers(out_w_);
     return [this, composed](const at::Tensor& x) {
       MoELayerOutput m = moe_->forward_with(input_(x), x, composed);
       return ForwardResult{m.y.add_(out_b_), m.aux_loss, m.z_loss, m.routing};

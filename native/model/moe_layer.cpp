@@ -51,14 +51,15 @@ void MoELayer::require_all_experts() const {
   }
 }
 
-at::Tensor MoELayer::run_experts(const at::Tensor& rows, const at::Tensor& offsets, const SecondLayers& second) {
+at::Tensor MoELayer::run_experts(const at::Tensor& rows, const at::Tensor& offsets, const ExpertLayers& layers) {
   if (expert_parallel_) return sharded_expert_ffn(rows, offsets, w1, b1, w2, b2, group_);  // own layers only
   require_all_experts();
-  return ops::expert_ffn(rows, offsets, w1, b1, second.w2, second.b2);
+  if (layers.first_t.defined()) return ops::expert_ffn_inference(rows, offsets, layers.first_t, b1, layers.w2, layers.b2);
+  return ops::expert_ffn(rows, offsets, w1, b1, layers.w2, layers.b2);
 }
 
-MoELayer::SecondLayers MoELayer::own_second_layers() const {
-  SecondLayers s{w2, b2, shared_w2, {}};
+MoELayer::ExpertLayers MoELayer::own_layers() const {
+  ExpertLayers s{{}, w2, b2, shared_w2, {}};
   if (shared_b2.defined()) s.shared_b2 = shared_b2.sum(0);
   return s;
 }
@@ -94,7 +95,7 @@ at::Tensor MoELayer::gate_logits(const at::Tensor& x) {
 
 // The fused path: top-k gate kernel, dispatch plan, permute, experts, combine (CPU and CUDA).
 MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor& logits,
-                                           const SecondLayers& second) {
+                                           const ExpertLayers& layers) {
   const int64_t T = x.size(0), k = config_.top_k, E = config_.num_experts;
   ops::GateOutput gate = ops::topk_gate(logits, k);
   at::Tensor weights = gate.weights;
@@ -108,8 +109,8 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor
   const ops::DispatchPlan plan = ops::make_dispatch_plan(gate.idx, E);
   const at::Tensor rows = ops::permute_tokens(x, plan);
   const at::Tensor expert_out = plan.padded()
-                                    ? ops::expert_ffn_padded(rows, plan.capacity, w1, b1, second.w2, second.b2)
-                                    : run_experts(rows, plan.offsets, second);
+                                    ? ops::expert_ffn_padded(rows, plan.capacity, w1, b1, layers.w2, layers.b2)
+                                    : run_experts(rows, plan.offsets, layers);
   MoELayerOutput out;
   out.y = ops::combine_tokens(expert_out, weights, plan);
   Balance balance = balancing_loss(gate.counts, gate.prob_sums, T);
@@ -126,14 +127,15 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor
 }
 
 MoELayerOutput MoELayer::forward(const at::Tensor& x, const at::Tensor& raw) {
-  return forward_with(x, raw, own_second_layers());
+  return forward_with(x, raw, own_layers());
 }
 
-MoELayer::SecondLayers MoELayer::projected_second_layers(const at::Tensor& proj) const {
-  TORCH_CHECK(!expert_parallel_, "the experts are spread over the ranks: their second layers cannot be composed");
+MoELayer::ExpertLayers MoELayer::inference_layers(const at::Tensor& proj) const {
+  TORCH_CHECK(!expert_parallel_, "the experts are spread over the ranks: their layers cannot be composed");
   TORCH_CHECK(proj.dim() == 2 && proj.size(1) == config_.hidden_size, "proj must be [outputs, ",
               config_.hidden_size, "], got ", proj.sizes());
-  SecondLayers s{at::matmul(proj, w2), at::mm(b2, proj.t()), {}, {}};  // [O,H]·[E,H,F] -> [E,O,F]; [E,O]
+  // [E,F,H] -> [E,H,F]; [O,H]·[E,H,F] -> [E,O,F]; [E,O]
+  ExpertLayers s{w1.transpose(1, 2).contiguous(), at::matmul(proj, w2), at::mm(b2, proj.t()), {}, {}};
   if (shared_w2.defined()) {
     s.shared_w2 = at::mm(proj, shared_w2);
     s.shared_b2 = at::mv(proj, shared_b2.sum(0));
@@ -141,11 +143,11 @@ MoELayer::SecondLayers MoELayer::projected_second_layers(const at::Tensor& proj)
   return s;
 }
 
-MoELayerOutput MoELayer::forward_with(const at::Tensor& x, const at::Tensor& raw, const SecondLayers& second) {
-  TORCH_CHECK(!expert_parallel_ || second.w2.is_same(w2), "under expert parallelism the layer runs its own experts");
+MoELayerOutput MoELayer::forward_with(const at::Tensor& x, const at::Tensor& raw, const ExpertLayers& layers) {
+  TORCH_CHECK(!expert_parallel_ || layers.w2.is_same(w2), "under expert parallelism the layer runs its own experts");
   const int64_t T = x.size(0), k = config_.top_k, E = config_.num_experts;
-  const ExpertsFn experts = [this, &second](const at::Tensor& rows, const at::Tensor& offsets) {
-    return run_experts(rows, offsets, second);
+  const ExpertsFn experts = [this, &layers](const at::Tensor& rows, const at::Tensor& offsets) {
+    return run_experts(rows, offsets, layers);
   };
   MoELayerOutput out;
   if (config_.routing == Routing::kHash) {
@@ -169,7 +171,7 @@ MoELayerOutput MoELayer::forward_with(const at::Tensor& x, const at::Tensor& raw
                        config_.bias_balancing_rate == 0;
     if (fused) {
       at::Tensor z = out.z_loss;
-      out = reference_routing(x, logits, second);
+      out = reference_routing(x, logits, layers);
       out.z_loss = z;
     } else if (config_.routing == Routing::kExpertChoice) {
       const at::Tensor probs = at::softmax(logits, 1);
@@ -195,7 +197,7 @@ MoELayerOutput MoELayer::forward_with(const at::Tensor& x, const at::Tensor& raw
   }
   if (shared_w1.defined()) {
     const at::Tensor h = at::addmm(shared_b1, x, shared_w1.t()).relu_();
-    out.y = out.y + at::addmm(second.shared_b2, h, second.shared_w2.t());
+    out.y = out.y + at::addmm(layers.shared_b2, h, layers.shared_w2.t());
   }
   return out;
 }

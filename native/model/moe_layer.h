@@ -14,7 +14,7 @@
 namespace moe::model {
 
 struct MoELayerOutput {
-  at::Tensor y;         // [T,H]; [T,O] through projected second layers
+  at::Tensor y;         // [T,H]; [T,O] through composed second layers (inference_layers)
   at::Tensor aux_loss;  // scalar: N * sum f_i P_i (0 where the routing fixes the load)
   at::Tensor z_loss;    // scalar: mean over inputs of logsumexp(logits)^2 (0 without a gate)
   RoutingRecord routing;
@@ -27,19 +27,22 @@ class MoELayer : public torch::nn::Module {
   // x: [T,H] the layer input; raw: [T,in] the model input (hash routing hashes it; may be undefined otherwise).
   MoELayerOutput forward(const at::Tensor& x, const at::Tensor& raw = {});
 
-  // What maps the experts' hidden activations to the layer's output: the layer's own second layers
-  // (output width H), or those composed with a projection (width O).
-  struct SecondLayers {
+  // The weights the experts compute with: the layer's own, or inference_layers(proj)'s. Second layers map
+  // the hidden activations to the layer's output: the own ones (width H) or composed with a projection
+  // (width O). first_t: the first layers transposed for the inference product (undefined: w1 is used).
+  struct ExpertLayers {
+    at::Tensor first_t;               // [E,H,F] or undefined
     at::Tensor w2, b2;                // [E,O,F], [E,O]
     at::Tensor shared_w2, shared_b2;  // [O,S*F], [O] (the shared experts' biases summed); undefined if S = 0
   };
-  // The second layers composed with proj [O,H]: forward_with(x, raw, projected_second_layers(proj)).y is
-  // forward(x, raw).y·projᵀ, since proj·Σ_k w_k(W2_k a_k + b2_k) = Σ_k w_k((proj·W2_k) a_k + proj·b2_k).
-  // For inference, where the layer feeds a linear map of fewer outputs (O < H): the experts' second
-  // products then shrink from H to O columns. The same sums up to float rounding; routing is unchanged.
-  // Not under expert parallelism (each rank holds only some experts).
-  SecondLayers projected_second_layers(const at::Tensor& proj) const;
-  MoELayerOutput forward_with(const at::Tensor& x, const at::Tensor& raw, const SecondLayers& second);
+  // For inference over many inputs, prepared once: the second layers composed with proj [O,H], so that
+  // forward_with(x, raw, inference_layers(proj)).y is forward(x, raw).y·projᵀ, since
+  // proj·Σ_k w_k(W2_k a_k + b2_k) = Σ_k w_k((proj·W2_k) a_k + proj·b2_k), and the first layers transposed
+  // (ops::expert_ffn_inference). Where the layer feeds a linear map of fewer outputs (O < H), the experts'
+  // second products shrink from H to O columns. The same sums up to float rounding; routing is
+  // unchanged. Without autograd; not under expert parallelism (each rank holds only some experts).
+  ExpertLayers inference_layers(const at::Tensor& proj) const;
+  MoELayerOutput forward_with(const at::Tensor& x, const at::Tensor& raw, const ExpertLayers& layers);
   bool expert_parallel() const { return expert_parallel_; }
   // Bias balancing: after an optimiser step, nudge each expert's selection bias by
   // rate * sign(mean demand - its demand). A no-op unless config.bias_balancing_rate > 0.
@@ -79,10 +82,10 @@ class MoELayer : public torch::nn::Module {
     at::Tensor loss, demand;
   };
   Balance balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T);
-  SecondLayers own_second_layers() const;
-  MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits, const SecondLayers& second);
+  ExpertLayers own_layers() const;
+  MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits, const ExpertLayers& layers);
   // The experts over expert-contiguous rows: here, or across the ranks under expert parallelism.
-  at::Tensor run_experts(const at::Tensor& rows, const at::Tensor& offsets, const SecondLayers& second);
+  at::Tensor run_experts(const at::Tensor& rows, const at::Tensor& offsets, const ExpertLayers& layers);
   int64_t capacity(int64_t T) const;
 
   ModelConfig config_;

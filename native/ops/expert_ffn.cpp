@@ -8,6 +8,7 @@
 #include <ATen/ThreadLocalState.h>
 #include <torch/autograd.h>
 
+#include "../kernels/row_gemm.h"
 #include "checks.h"
 
 namespace moe::ops {
@@ -131,24 +132,60 @@ void check_expert_inputs(const at::Tensor& rows, const at::Tensor& w1, const at:
                   b2.sizes());
 }
 
-}  // namespace
-
-at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
-                      const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
-  check_expert_inputs(rows, w1, b1, w2, b2);
-  const int64_t E = w1.size(0);
+// offsets [E+1] int64 on the CPU, from 0 to the row count, non-decreasing: returned contiguous.
+at::Tensor checked_offsets(const at::Tensor& offsets, int64_t E, int64_t rows) {
   MOE_CHECK_TYPE(offsets.scalar_type() == at::kLong && offsets.device().is_cpu(),
                  "offsets must be an int64 CPU tensor");
   MOE_CHECK_VALUE(offsets.dim() == 1 && offsets.size(0) == E + 1, "offsets must have shape [", E + 1,
                   "], got ", offsets.sizes());
   const at::Tensor off = offsets.contiguous();
   const int64_t* o = off.data_ptr<int64_t>();
-  MOE_CHECK_VALUE(o[0] == 0 && o[E] == rows.size(0), "offsets must start at 0 and end at rows.size(0)=",
-                  rows.size(0), ", got ", o[0], " and ", o[E]);
+  MOE_CHECK_VALUE(o[0] == 0 && o[E] == rows, "offsets must start at 0 and end at rows.size(0)=", rows, ", got ",
+                  o[0], " and ", o[E]);
   for (int64_t e = 0; e < E; ++e) {
     MOE_CHECK_VALUE(o[e] <= o[e + 1], "offsets must be non-decreasing, got ", o[e], " then ", o[e + 1]);
   }
-  return ExpertFfnFunction::apply(rows.contiguous(), off, w1, b1, w2, b2);
+  return off;
+}
+
+}  // namespace
+
+at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
+                      const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
+  check_expert_inputs(rows, w1, b1, w2, b2);
+  const int64_t E = w1.size(0);
+  return ExpertFfnFunction::apply(rows.contiguous(), checked_offsets(offsets, E, rows.size(0)), w1, b1, w2, b2);
+}
+
+at::Tensor expert_ffn_inference(const at::Tensor& rows_in, const at::Tensor& offsets, const at::Tensor& w1_t,
+                                const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
+  TORCH_CHECK(!at::GradMode::is_enabled() || c10::InferenceMode::is_enabled(), "expert_ffn_inference has no backward");
+  check_dim(w1_t, 3, "w1_t");
+  check_expert_inputs(rows_in, w1_t.transpose(1, 2), b1, w2, b2);
+  MOE_CHECK_VALUE(w1_t.is_contiguous() && b1.is_contiguous(), "w1_t and b1 must be contiguous");
+  MOE_CHECK_TYPE(w1_t.scalar_type() == at::kFloat && b1.scalar_type() == at::kFloat, "w1_t and b1 must be float32");
+  const int64_t E = w1_t.size(0), H = w1_t.size(1), F = w1_t.size(2), O = w2.size(1);
+  const at::Tensor off = checked_offsets(offsets, E, rows_in.size(0));
+  const at::Tensor rows = rows_in.contiguous();
+  at::Tensor out = at::empty({rows.size(0), O}, rows.options());
+  at::Tensor hidden = at::empty({rows.size(0), F}, rows.options());
+  const bool row_kernel = kernels::row_gemm_available();
+  const int64_t* o = off.data_ptr<int64_t>();
+  for_each_expert(o, E, [&](int64_t e) {
+    const int64_t n = o[e + 1] - o[e];
+    if (n == 0) return;
+    at::Tensor h = hidden.narrow(0, o[e], n);
+    if (row_kernel) {
+      kernels::row_gemm(rows.data_ptr<float>() + o[e] * H, H, n, w1_t.data_ptr<float>() + e * H * F, H, F,
+                        b1.data_ptr<float>() + e * F, h.data_ptr<float>(), F);
+    } else {
+      at::addmm_out(h, b1[e], rows.narrow(0, o[e], n), w1_t[e]);
+    }
+    h.relu_();
+    at::Tensor y = out.narrow(0, o[e], n);
+    at::addmm_out(y, b2[e], h, w2[e].t());
+  });
+  return out;
 }
 
 at::Tensor expert_ffn_padded(const at::Tensor& rows, int64_t capacity, const at::Tensor& w1, const at::Tensor& b1,

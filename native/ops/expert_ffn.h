@@ -11,6 +11,13 @@ namespace moe::ops {
 at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
                       const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2);
 
+// Inference only (no backward): the same FFNs with the first layers given transposed, w1_t [E,H,F]
+// contiguous (prepared once per inference call), so that each expert's first product runs without
+// packing in kernels::row_gemm where the CPU has AVX-512 (BLAS elsewhere). Equals
+// expert_ffn(rows, offsets, w1_t.transpose(1, 2), b1, w2, b2) up to float rounding.
+at::Tensor expert_ffn_inference(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1_t,
+                                const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2);
+
 // The capacity layout's path ("padded-bmm"): rows [E*C,H] viewed as [E,C,H] and two batched products for
 // all experts at once (one launch each, shapes independent of the routing). Padding rows are zero and
 // receive zero gradient from combine, so they add nothing to any weight gradient. Autograd of baddbmm.

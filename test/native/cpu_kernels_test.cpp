@@ -5,6 +5,7 @@
 #include "../../native/kernels/combine.h"
 #include "../../native/kernels/finite.h"
 #include "../../native/kernels/permute.h"
+#include "../../native/kernels/row_gemm.h"
 #include "../../native/kernels/sparse_rows.h"
 #include "../../native/model/classifier.h"
 #include "../../native/ops/dispatch.h"
@@ -239,4 +240,27 @@ MOE_TEST(threaded_expert_split_keeps_inference_mode_and_matches_one_thread) {
     const auto two_threads = m->forward(x).logits;
     expect_close(two_threads, one_thread, 1e-6, 1e-5, "logits at 2 threads");
   });
+}
+
+MOE_TEST(row_gemm_matches_addmm) {
+  if (!kernels::row_gemm_available()) throw moe::testing::Skipped("this CPU has no AVX-512F (the experts use BLAS)");
+  torch::manual_seed(48);
+  // Rows: one block of 4 and a tail, two blocks, a lone row; columns: full 64-column strips, a masked
+  // 16-wide tail (130 = 2 strips + 2), fewer than 16; a and out with row strides wider than their rows.
+  for (const int64_t m : {5, 8, 1}) {
+    for (const int64_t n : {128, 130, 10}) {
+      const int64_t k = 37;
+      const auto a_wide = torch::randn({m, k + 3}), b = torch::randn({k, n}), bias = torch::randn({n});
+      const auto a = a_wide.narrow(1, 0, k);
+      auto out_wide = torch::full({m, n + 5}, 7.0f);
+      kernels::row_gemm(a.data_ptr<float>(), k + 3, m, b.data_ptr<float>(), k, n, bias.data_ptr<float>(),
+                        out_wide.data_ptr<float>(), n + 5);
+      const std::string what = c10::str("m ", m, ", n ", n);
+      expect_close(out_wide.narrow(1, 0, n), torch::addmm(bias, a, b), 1e-4, 1e-5, what);
+      moe::testing::expect_equal(out_wide.narrow(1, n, 5), torch::full({m, 5}, 7.0f), what + ": beyond the row untouched");
+      kernels::row_gemm(a.data_ptr<float>(), k + 3, m, b.data_ptr<float>(), k, n, nullptr,
+                        out_wide.data_ptr<float>(), n + 5);
+      expect_close(out_wide.narrow(1, 0, n), torch::mm(a, b), 1e-4, 1e-5, what + ", no bias");
+    }
+  }
 }

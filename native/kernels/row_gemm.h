@@ -1,0 +1,18 @@
+// A few rows times a weight matrix kept row-major, out = bias + a·b, without packing either operand: the
+// shape of the experts' products, where each expert gets from a few to a few hundred rows. BLAS packs
+// both operands per call; at 250 rows x 256 x 128 this kernel runs 1.15x OpenBLAS's speed on Zen 4, at
+// 16 rows 1.8x. Only where the CPU has AVX-512F (row_gemm_available()); callers use BLAS elsewhere.
+// Plain C++ on raw pointers (no torch).
+#pragma once
+#include <cstdint>
+
+namespace moe::kernels {
+
+bool row_gemm_available();
+
+// out[r, :] = bias + sum_k a[r, k] * b[k, :] for rows r in [0, m): a [m,k] with row stride lda, b [k,n]
+// contiguous, bias [n] (may be null: zero), out [m,n] with row stride ldo. Needs row_gemm_available().
+void row_gemm(const float* a, int64_t lda, int64_t m, const float* b, int64_t k, int64_t n, const float* bias,
+              float* out, int64_t ldo);
+
+}  // namespace moe::kernels
