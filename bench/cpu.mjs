@@ -6,8 +6,9 @@
 // runs eager PyTorch and then torch-moe back to back, and the table reports medians over the rounds.
 // Two last torch-moe rows repeat the MoE with one optimisation turned off, in a child process, to show
 // what it contributes on MNIST: moe-gemm-input without the zero-skipping input layer
-// (TORCH_MOE_SKIP_ZEROS=0), moe-uncomposed without composing the output layer into the experts for
-// inference (TORCH_MOE_FOLD_OUTPUT=0; evaluation only).
+// (TORCH_MOE_SKIP_ZEROS=0), moe-plain-forward without the weights inference prepares once per call (the
+// output layer composed into the experts' second layers, their first layers transposed for the row
+// kernel; TORCH_MOE_PREPARE_INFERENCE=0; evaluation only).
 // Writes bench/results/cpu-<machine>-<date>-<commit>.{json,md}.
 //
 //   node bench/cpu.mjs [--threads 1,2] [--epochs 3] [--rounds 5] [--rss-epochs 30] [--out bench/results]
@@ -75,7 +76,7 @@ if (values['measure-child'] !== undefined) {
   process.exit(0);
 }
 
-const variants = { 'moe-gemm-input': { TORCH_MOE_SKIP_ZEROS: '0' }, 'moe-uncomposed': { TORCH_MOE_FOLD_OUTPUT: '0' } };
+const variants = { 'moe-gemm-input': { TORCH_MOE_SKIP_ZEROS: '0' }, 'moe-plain-forward': { TORCH_MOE_PREPARE_INFERENCE: '0' } };
 const rounds = Number(values.rounds);
 const threadCounts = values.threads.split(',').map(Number);
 const samples = {};  // `${threads}/${model}` -> { ours: [], eager: [], oursEval: [], eagerEval: [] }
@@ -153,7 +154,7 @@ const md = [
   '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.threads} | ${r.model} | ${Math.round(r.torch_moe_samples_per_second).toLocaleString('en')} | ${Math.round(r.eager_samples_per_second).toLocaleString('en')} | ${r.train_ratio.toFixed(2)}× | ${(r.torch_moe_eval_seconds * 1000).toFixed(0)} | ${(r.eager_eval_seconds * 1000).toFixed(0)} | ${r.eval_ratio.toFixed(2)}× |`),
   '',
-  'moe-gemm-input: the MoE with the zero-skipping input layer off (TORCH_MOE_SKIP_ZEROS=0), against the same eager MoE. moe-uncomposed: the MoE without composing the output layer into the experts for inference (TORCH_MOE_FOLD_OUTPUT=0; its training is the same as moe).',
+  'moe-gemm-input: the MoE with the zero-skipping input layer off (TORCH_MOE_SKIP_ZEROS=0), against the same eager MoE. moe-plain-forward: the MoE evaluated by forward(), without the weights inference prepares once per call (output layer composed into the experts, their first layers transposed for the row kernel; TORCH_MOE_PREPARE_INFERENCE=0; its training is the same as moe).',
   '',
   `MoE training speed against torch-moe's own dense model with the same active parameters (dense256): ${Object.entries(result.moe_vs_own_dense256).map(([t, v]) => `${v.toFixed(2)}× at ${t} thread(s)`).join(', ')}.`,
   '',

@@ -224,7 +224,7 @@ at::Device Classifier::device() const { return parameters().front().device(); }
 bool composes_output_layer(const ModelConfig& c, int64_t rows, double per_input, int64_t layers, bool training) {
   if (training || c.device == "cuda" || c.num_classes >= c.hidden_size) return false;
   static const bool enabled = [] {
-    const char* v = std::getenv("TORCH_MOE_FOLD_OUTPUT");
+    const char* v = std::getenv("TORCH_MOE_PREPARE_INFERENCE");
     return v == nullptr || std::strcmp(v, "0") != 0;
   }();
   const double saved = static_cast<double>(rows) * per_input * static_cast<double>(c.hidden_size - c.num_classes);

@@ -67,7 +67,8 @@ class Classifier : public torch::nn::Module {
 // inputs each, which per_input of them an input uses on average: when the multiply-adds it saves
 // (rows·per_input·(H-C)·F) are at least twice what composing costs (layers·C·H·F). Not in training,
 // not on CUDA (whose forward stays the one it captures and tests), and not when C >= H.
-// TORCH_MOE_FOLD_OUTPUT=0 turns it off (for comparisons).
+// The MoE model then also transposes its experts' first layers for the inference product. Setting
+// TORCH_MOE_PREPARE_INFERENCE=0 turns both off: inference runs forward() (for comparisons).
 bool composes_output_layer(const ModelConfig& config, int64_t rows, double per_input, int64_t layers, bool training);
 
 // Builds the model the config names, initialised from config.seed, on config.device. Validates the config.
