@@ -119,6 +119,9 @@ const rows = Object.entries(samples).map(([key, s]) => {
   };
   row.train_ratio = row.torch_moe_samples_per_second / row.eager_samples_per_second;
   row.eval_ratio = row.eager_eval_seconds / row.torch_moe_eval_seconds;
+  // Within each round (eager PyTorch, then torch-moe right after): free of the host's drift between rounds.
+  row.round_train_ratios = s.ours.map((v, i) => v / s.eager[i]);
+  row.round_eval_ratios = s.eagerEval.map((v, i) => v / s.oursEval[i]);
   return row;
 });
 
@@ -155,6 +158,8 @@ const md = [
   ...rows.map((r) => `| ${r.threads} | ${r.model} | ${Math.round(r.torch_moe_samples_per_second).toLocaleString('en')} | ${Math.round(r.eager_samples_per_second).toLocaleString('en')} | ${r.train_ratio.toFixed(2)}× | ${(r.torch_moe_eval_seconds * 1000).toFixed(0)} | ${(r.eager_eval_seconds * 1000).toFixed(0)} | ${r.eval_ratio.toFixed(2)}× |`),
   '',
   'moe-gemm-input: the MoE with the zero-skipping input layer off (TORCH_MOE_SKIP_ZEROS=0), against the same eager MoE. moe-plain-forward: the MoE evaluated by forward(), without the weights inference prepares once per call (output layer composed into the experts, their first layers transposed for the row kernel; TORCH_MOE_PREPARE_INFERENCE=0; its training is the same as moe).',
+  '',
+  ...rows.filter((r) => r.model === 'moe').map((r) => `The MoE at ${r.threads} thread(s), round by round (each torch-moe run against the eager run just before it): training ${r.round_train_ratios.map((x) => `${x.toFixed(2)}×`).join(', ')}; evaluation ${r.round_eval_ratios.map((x) => `${x.toFixed(2)}×`).join(', ')}.`),
   '',
   `MoE training speed against torch-moe's own dense model with the same active parameters (dense256): ${Object.entries(result.moe_vs_own_dense256).map(([t, v]) => `${v.toFixed(2)}× at ${t} thread(s)`).join(', ')}.`,
   '',
