@@ -57,6 +57,11 @@ describe('data and training options', () => {
     await expect(model.train({ ...data, inputs: nan })).rejects.toThrow(/finite number .* for inputs\[37\] but received NaN/);
     nan[37] = -Infinity;
     await expect(model.predict(nan)).rejects.toThrow(/for inputs\[37\] but received -Infinity/);
+    // The scan is split over the threads in chunks of 2^18 values: the lowest bad index is reported.
+    const big = new Float32Array(40000 * tinyMoE.inputSize);
+    big[600000] = NaN;
+    big[300001] = Infinity;
+    await expect(model.predict(big)).rejects.toThrow(/for inputs\[300001\] but received Infinity/);
     const bad = Uint8Array.from(data.labels);
     bad[5] = 4;
     await expect(model.train({ ...data, labels: bad })).rejects.toThrow(/Expected a class in \[0, 4\) for data.labels\[5\] but received 4/);

@@ -1,11 +1,32 @@
 #include "trainer.h"
 
+#include <ATen/Parallel.h>
+
 #include <chrono>
 #include <cmath>
+#include <mutex>
 
 #include "../kernels/finite.h"
 
 namespace moe::model {
+
+namespace {
+
+// kernels::first_non_finite with the threads splitting the values: a pass at memory speed over the whole
+// dataset (31 MB for the MNIST test set); the lowest bad index any thread found.
+int64_t first_non_finite_threaded(const float* data, int64_t n) {
+  std::mutex mutex;
+  int64_t first = -1;
+  at::parallel_for(0, n, int64_t{1} << 18, [&](int64_t begin, int64_t end) {
+    const int64_t i = kernels::first_non_finite(data + begin, end - begin);
+    if (i < 0) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (first < 0 || begin + i < first) first = begin + i;
+  });
+  return first;
+}
+
+}  // namespace
 
 void check_dataset(const Classifier& model, const at::Tensor& inputs, const at::Tensor& labels) {
   const auto& c = model.config();
@@ -16,7 +37,7 @@ void check_dataset(const Classifier& model, const at::Tensor& inputs, const at::
   TORCH_CHECK_VALUE(inputs.device().is_cpu(), "inputs must be a CPU tensor (the model moves batches itself)");
   // Checked here, on the compute thread, rather than by a scan on the JS thread (60k MNIST images: 47M values).
   const at::Tensor dense = inputs.contiguous();
-  const int64_t bad = kernels::first_non_finite(dense.data_ptr<float>(), dense.numel());
+  const int64_t bad = first_non_finite_threaded(dense.data_ptr<float>(), dense.numel());
   if (bad >= 0) {
     const float v = dense.data_ptr<float>()[bad];
     TORCH_CHECK_VALUE(false, "Expected a finite number (no NaN or Infinity) for inputs[", bad, "] but received ",

@@ -41,6 +41,30 @@ void for_each_expert(const int64_t* off, int64_t E, Fn&& fn) {
   });
 }
 
+// Calls fn(e, lo, hi) for pieces [lo, hi) of expert e's rows that together cover every row once; each
+// thread takes an equal share of [0, A) and the pieces of the experts it overlaps. Balanced whatever the
+// routing, where for_each_expert keeps an expert whole (its backward writes each expert's gradients once).
+template <typename Fn>
+void for_row_pieces(const int64_t* off, int64_t E, Fn&& fn) {
+  const int64_t A = off[E];
+  const int64_t tasks = std::min<int64_t>(at::get_num_threads(), std::max<int64_t>(A / 16, 1));
+  const auto pieces_of = [&](int64_t lo, int64_t hi) {
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t a = std::max(lo, off[e]), b = std::min(hi, off[e + 1]);
+      if (a < b) fn(e, a, b);
+    }
+  };
+  if (tasks <= 1) {
+    pieces_of(0, A);
+    return;
+  }
+  const at::ThreadLocalState caller_state;  // inference mode is thread-local (see for_each_expert)
+  at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+    at::ThreadLocalStateGuard same_state(caller_state);
+    for (int64_t task = t0; task < t1; ++task) pieces_of(A * task / tasks, A * (task + 1) / tasks);
+  });
+}
+
 // dh *= (a > 0): ReLU's derivative from its output (a > 0 exactly where the input was).
 template <typename scalar_t>
 void relu_backward_inplace(at::Tensor& dh, const at::Tensor& a) {
@@ -171,18 +195,17 @@ at::Tensor expert_ffn_inference(const at::Tensor& rows_in, const at::Tensor& off
   at::Tensor hidden = at::empty({rows.size(0), F}, rows.options());
   const bool row_kernel = kernels::row_gemm_available();
   const int64_t* o = off.data_ptr<int64_t>();
-  for_each_expert(o, E, [&](int64_t e) {
-    const int64_t n = o[e + 1] - o[e];
-    if (n == 0) return;
-    at::Tensor h = hidden.narrow(0, o[e], n);
+  for_row_pieces(o, E, [&](int64_t e, int64_t lo, int64_t hi) {
+    const int64_t n = hi - lo;
+    at::Tensor h = hidden.narrow(0, lo, n);
     if (row_kernel) {
-      kernels::row_gemm(rows.data_ptr<float>() + o[e] * H, H, n, w1_t.data_ptr<float>() + e * H * F, H, F,
+      kernels::row_gemm(rows.data_ptr<float>() + lo * H, H, n, w1_t.data_ptr<float>() + e * H * F, H, F,
                         b1.data_ptr<float>() + e * F, h.data_ptr<float>(), F);
     } else {
-      at::addmm_out(h, b1[e], rows.narrow(0, o[e], n), w1_t[e]);
+      at::addmm_out(h, b1[e], rows.narrow(0, lo, n), w1_t[e]);
     }
     h.relu_();
-    at::Tensor y = out.narrow(0, o[e], n);
+    at::Tensor y = out.narrow(0, lo, n);
     at::addmm_out(y, b2[e], h, w2[e].t());
   });
   return out;

@@ -58,16 +58,21 @@ MOE_TEST(expert_ffn_with_narrower_second_layers_matches_per_row_reference) { che
 
 MOE_TEST(expert_ffn_inference_with_transposed_first_layers_matches_expert_ffn) {
   // float32 (the row kernel's type), an empty expert and one of 9 rows (a block of 4, a tail); second
-  // layers of 10 outputs, as inference composes them.
+  // layers of 10 outputs, as inference composes them. At 2 threads the 43 rows split at row 21, inside
+  // expert 2.
   torch::manual_seed(21);
   const int64_t E = 4, H = 70, F = 128, O = 10;
-  const std::vector<int64_t> offsets = {0, 9, 9, 20, 23};
-  const auto rows = torch::randn({23, H}), w1 = torch::randn({E, F, H}) * 0.1, b1 = torch::randn({E, F}),
+  const std::vector<int64_t> offsets = {0, 9, 9, 40, 43};
+  const int threads_before = at::get_num_threads();
+  at::set_num_threads(2);
+  const auto rows = torch::randn({43, H}), w1 = torch::randn({E, F, H}) * 0.1, b1 = torch::randn({E, F}),
              w2 = torch::randn({E, O, F}) * 0.1, b2 = torch::randn({E, O});
   const auto off = torch::tensor(offsets, torch::kLong);
   c10::InferenceMode inference;
   const auto got = ops::expert_ffn_inference(rows, off, w1.transpose(1, 2).contiguous(), b1, w2, b2);
-  expect_close(got, ops::expert_ffn(rows, off, w1, b1, w2, b2), 1e-4, 1e-4, "transposed first layers");
+  const auto want = ops::expert_ffn(rows, off, w1, b1, w2, b2);
+  at::set_num_threads(threads_before);
+  expect_close(got, want, 1e-4, 1e-4, "transposed first layers");
 }
 
 MOE_TEST(expert_ffn_rejects_inconsistent_offsets) {
