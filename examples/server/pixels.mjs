@@ -1,7 +1,8 @@
 // Reads a request body of exactly the form {"pixels": [numbers]} straight from its bytes into a
 // Float32Array. JSON.parse of an MNIST body first builds a string and a JS array of 784 numbers; this
 // reads the bytes once and allocates only the result. With micro-batching the server then serves 1.29×
-// the requests/s it does with JSON.parse (`node bench/serve.mjs --bodies json,json-parse`).
+// and 1.12× the requests/s it does with JSON.parse in two runs (`node bench/serve.mjs --bodies
+// json,json-parse`; bench/results/serve-*-96a138b.md and -a72afaf.md).
 //
 // It is a fast path, not a JSON parser: anything else (other keys, nesting, strings, a number JSON would
 // refuse, a count other than `size`, a value that is not finite) returns undefined, and the caller falls
