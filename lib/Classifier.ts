@@ -103,8 +103,8 @@ export abstract class Classifier {
 
   /**
    * Accuracy, mean cross-entropy, per-class accuracy and the confusion matrix over a labelled dataset.
-   * `data.inputs` is read in place: leave it unchanged until the promise settles (so for predict and
-   * routingStats).
+   * `data.inputs` is read in place, as by predict and routingStats: leave it unchanged until the promise
+   * settles.
    */
   async evaluate(data: Dataset, options: InferenceOptions = {}): Promise<EvaluationResult> {
     const d = checkDataset('data', data, this.config.inputSize, this.config.numClasses);
@@ -114,6 +114,7 @@ export abstract class Classifier {
   /**
    * Class probabilities, `n · numClasses` values, row-major. Inputs: `n · inputSize` float32 values.
    * With `{ routing: true }` (MoE): also each input's experts and their gate weights, by decreasing weight.
+   * `inputs` is read in place: leave it unchanged until the promise settles.
    */
   async predict(inputs: Float32Array, options?: InferenceOptions & { routing?: false }): Promise<Float32Array>;
   async predict(inputs: Float32Array, options: InferenceOptions & { routing: true }): Promise<PredictionWithRouting>;

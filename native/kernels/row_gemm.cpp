@@ -4,9 +4,10 @@
 // blocks of 1.
 #include "row_gemm.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include "simd_clones.h"
+
+#if defined(MOE_AVX512_KERNELS)
 #include <immintrin.h>
-#define MOE_ROW_GEMM_AVX512 1
 #endif
 
 #include <algorithm>
@@ -14,7 +15,7 @@
 
 namespace moe::kernels {
 
-#if defined(MOE_ROW_GEMM_AVX512)
+#if defined(MOE_AVX512_KERNELS)
 namespace {
 
 // Rows [0, R) x columns [0, 16*V) of out, the last vector masked to `last` lanes.
@@ -59,10 +60,7 @@ __attribute__((target("avx512f"))) void strip(const float* a, int64_t lda, int64
 
 }  // namespace
 
-bool row_gemm_available() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
+bool row_gemm_available() { return cpu_has_avx512f(); }
 
 void row_gemm(const float* a, int64_t lda, int64_t m, const float* b, int64_t k, int64_t n, const float* bias,
               float* out, int64_t ldo) {

@@ -16,3 +16,15 @@
 #else
 #define MOE_ALWAYS_INLINE inline
 #endif
+
+// Hand-written AVX-512 kernels (target("avx512f") functions beside a portable path): compiled where GCC or
+// Clang targets x86-64, run only where cpu_has_avx512f() says the CPU has the instructions.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MOE_AVX512_KERNELS 1
+namespace moe::kernels {
+inline bool cpu_has_avx512f() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+}  // namespace moe::kernels
+#endif

@@ -65,17 +65,22 @@ void for_row_pieces(const int64_t* off, int64_t E, Fn&& fn) {
   });
 }
 
-// out = a·b (a [n,k], b [k,m], out [n,m]): in kernels::row_gemm for contiguous float32 where the CPU has
-// it (no packing: faster than BLAS for an expert's few rows), else BLAS.
-void rows_times(at::Tensor& out, const at::Tensor& a, const at::Tensor& b) {
+// out = bias + a·b (a [n,k], b [k,m], bias [m] or undefined, out [n,m]): in kernels::row_gemm for
+// contiguous float32 where the CPU has it (no packing: faster than BLAS for an expert's few rows), else BLAS.
+void rows_times(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias = {}) {
   const bool fits = a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat && out.scalar_type() == at::kFloat &&
-                    a.is_contiguous() && b.is_contiguous() && out.is_contiguous();
+                    a.is_contiguous() && b.is_contiguous() && out.is_contiguous() &&
+                    (!bias.defined() || (bias.scalar_type() == at::kFloat && bias.is_contiguous()));
   if (!fits || !kernels::row_gemm_available()) {
-    at::mm_out(out, a, b);
+    if (bias.defined()) {
+      at::addmm_out(out, bias, a, b);
+    } else {
+      at::mm_out(out, a, b);
+    }
     return;
   }
-  kernels::row_gemm(a.data_ptr<float>(), a.size(1), a.size(0), b.data_ptr<float>(), b.size(0), b.size(1), nullptr,
-                    out.data_ptr<float>(), out.size(1));
+  kernels::row_gemm(a.data_ptr<float>(), a.size(1), a.size(0), b.data_ptr<float>(), b.size(0), b.size(1),
+                    bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>(), out.size(1));
 }
 
 // dh *= (a > 0): ReLU's derivative from its output (a > 0 exactly where the input was).
@@ -196,27 +201,19 @@ at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const a
 
 at::Tensor expert_ffn_inference(const at::Tensor& rows_in, const at::Tensor& offsets, const at::Tensor& w1_t,
                                 const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
-  TORCH_CHECK(!at::GradMode::is_enabled() || c10::InferenceMode::is_enabled(), "expert_ffn_inference has no backward");
+  TORCH_CHECK(!at::GradMode::is_enabled(), "expert_ffn_inference has no backward: call it without autograd");
   check_dim(w1_t, 3, "w1_t");
   check_expert_inputs(rows_in, w1_t.transpose(1, 2), b1, w2, b2);
-  MOE_CHECK_VALUE(w1_t.is_contiguous() && b1.is_contiguous(), "w1_t and b1 must be contiguous");
-  MOE_CHECK_TYPE(w1_t.scalar_type() == at::kFloat && b1.scalar_type() == at::kFloat, "w1_t and b1 must be float32");
-  const int64_t E = w1_t.size(0), H = w1_t.size(1), F = w1_t.size(2), O = w2.size(1);
+  const int64_t E = w1_t.size(0), F = w1_t.size(2), O = w2.size(1);
   const at::Tensor off = checked_offsets(offsets, E, rows_in.size(0));
   const at::Tensor rows = rows_in.contiguous();
   at::Tensor out = at::empty({rows.size(0), O}, rows.options());
   at::Tensor hidden = at::empty({rows.size(0), F}, rows.options());
-  const bool row_kernel = kernels::row_gemm_available();
   const int64_t* o = off.data_ptr<int64_t>();
   for_row_pieces(o, E, [&](int64_t e, int64_t lo, int64_t hi) {
     const int64_t n = hi - lo;
     at::Tensor h = hidden.narrow(0, lo, n);
-    if (row_kernel) {
-      kernels::row_gemm(rows.data_ptr<float>() + lo * H, H, n, w1_t.data_ptr<float>() + e * H * F, H, F,
-                        b1.data_ptr<float>() + e * F, h.data_ptr<float>(), F);
-    } else {
-      at::addmm_out(h, b1[e], rows.narrow(0, lo, n), w1_t[e]);
-    }
+    rows_times(h, rows.narrow(0, lo, n), w1_t[e], b1[e]);
     h.relu_();
     at::Tensor y = out.narrow(0, lo, n);
     at::addmm_out(y, b2[e], h, w2[e].t());
