@@ -20,9 +20,10 @@ namespace {
 
 // Rows [0, R) x columns [0, 16*V) of out, the last vector masked to `last` lanes.
 template <int R, int V>
-__attribute__((target("avx512f"), always_inline)) inline void block(const float* a, int64_t lda, const float* b,
-                                                                    int64_t k, int64_t n, const float* bias,
-                                                                    __mmask16 last, float* out, int64_t ldo) {
+__attribute__((target("avx512f"), always_inline)) inline void block(const float* a, int64_t lda, int64_t cs,
+                                                                    const float* b, int64_t k, int64_t n,
+                                                                    const float* bias, __mmask16 last, float* out,
+                                                                    int64_t ldo) {
   __m512 acc[R][V];
   for (int v = 0; v < V; ++v) {
     const __mmask16 mask = v == V - 1 ? last : static_cast<__mmask16>(0xffff);
@@ -36,7 +37,7 @@ __attribute__((target("avx512f"), always_inline)) inline void block(const float*
       bv[v] = _mm512_maskz_loadu_ps(mask, b + kk * n + 16 * v);
     }
     for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r * lda + kk]);
+      const __m512 av = _mm512_set1_ps(a[r * lda + kk * cs]);
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
     }
   }
@@ -50,28 +51,28 @@ __attribute__((target("avx512f"), always_inline)) inline void block(const float*
 
 // All rows over one strip of V vectors.
 template <int V>
-__attribute__((target("avx512f"))) void strip(const float* a, int64_t lda, int64_t m, const float* b, int64_t k,
-                                              int64_t n, const float* bias, __mmask16 last, float* out,
+__attribute__((target("avx512f"))) void strip(const float* a, int64_t lda, int64_t cs, int64_t m, const float* b,
+                                              int64_t k, int64_t n, const float* bias, __mmask16 last, float* out,
                                               int64_t ldo) {
   int64_t r = 0;
-  for (; r + 4 <= m; r += 4) block<4, V>(a + r * lda, lda, b, k, n, bias, last, out + r * ldo, ldo);
-  for (; r < m; ++r) block<1, V>(a + r * lda, lda, b, k, n, bias, last, out + r * ldo, ldo);
+  for (; r + 4 <= m; r += 4) block<4, V>(a + r * lda, lda, cs, b, k, n, bias, last, out + r * ldo, ldo);
+  for (; r < m; ++r) block<1, V>(a + r * lda, lda, cs, b, k, n, bias, last, out + r * ldo, ldo);
 }
 
 }  // namespace
 
 bool row_gemm_available() { return cpu_has_avx512f(); }
 
-void row_gemm(const float* a, int64_t lda, int64_t m, const float* b, int64_t k, int64_t n, const float* bias,
-              float* out, int64_t ldo) {
+void row_gemm_strided(const float* a, int64_t lda, int64_t cs, int64_t m, const float* b, int64_t k, int64_t n,
+                      const float* bias, float* out, int64_t ldo) {
   if (!row_gemm_available()) throw std::logic_error("row_gemm needs AVX-512F");
   int64_t c = 0;
-  for (; c + 64 <= n; c += 64) strip<4>(a, lda, m, b + c, k, n, bias ? bias + c : nullptr, 0xffff, out + c, ldo);
+  for (; c + 64 <= n; c += 64) strip<4>(a, lda, cs, m, b + c, k, n, bias ? bias + c : nullptr, 0xffff, out + c, ldo);
   // The rest: up to 63 columns in 16-wide vectors, the last one masked.
   for (; c < n; c += 16) {
     const int64_t width = std::min<int64_t>(16, n - c);
     const auto last = static_cast<__mmask16>((1u << width) - 1u);
-    strip<1>(a, lda, m, b + c, k, n, bias ? bias + c : nullptr, last, out + c, ldo);
+    strip<1>(a, lda, cs, m, b + c, k, n, bias ? bias + c : nullptr, last, out + c, ldo);
   }
 }
 
@@ -79,7 +80,8 @@ void row_gemm(const float* a, int64_t lda, int64_t m, const float* b, int64_t k,
 
 bool row_gemm_available() { return false; }
 
-void row_gemm(const float*, int64_t, int64_t, const float*, int64_t, int64_t, const float*, float*, int64_t) {
+void row_gemm_strided(const float*, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, float*,
+                      int64_t) {
   throw std::logic_error("row_gemm needs AVX-512F (x86-64 with GCC or Clang)");
 }
 

@@ -4,11 +4,15 @@
 // which suits these small products better than splitting each one. Offsets are host values (no sync).
 #include "expert_ffn.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
 #include <torch/autograd.h>
 
 #include "../kernels/row_gemm.h"
+#include "../kernels/transpose.h"
 #include "checks.h"
 
 namespace moe::ops {
@@ -91,24 +95,142 @@ void relu_backward_inplace(at::Tensor& dh, const at::Tensor& a) {
   for (int64_t i = 0, n = dh.numel(); i < n; ++i) d[i] = act[i] > scalar_t(0) ? d[i] : scalar_t(0);
 }
 
+// The row-kernel path (float32 on a CPU with AVX-512F): every product of an expert runs in
+// kernels::row_gemm on raw pointers. BLAS runs an expert's few rows slower than this kernel, and slowest
+// where an operand is transposed (the forward's x·Wᵀ), so the forward transposes each expert's weights
+// just before its products (about a fifth of their cost) and the weight gradients read dYᵀ by strides.
+bool uses_row_kernels(const at::Tensor& rows) {
+  return rows.scalar_type() == at::kFloat && kernels::row_gemm_available();
+}
+
+// Column sums of x [n,cols] (row stride ld) into out [cols]: a bias gradient.
+void column_sums(const float* x, int64_t n, int64_t cols, int64_t ld, float* out) {
+  std::fill(out, out + cols, 0.0f);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < cols; ++c) out[c] += x[r * ld + c];
+  }
+}
+
+// x = max(x, 0) over n elements.
+void relu_inplace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+// The weights every path reads: w1 [E,F,H], b1 [E,F], w2 [E,O,F], b2 [E,O], contiguous.
+struct ExpertWeights {
+  at::Tensor w1, b1, w2, b2;
+  int64_t E() const { return w1.size(0); }
+  int64_t F() const { return w1.size(1); }
+  int64_t H() const { return w1.size(2); }
+  int64_t O() const { return w2.size(1); }
+};
+
+// out and hidden (post-ReLU) for the rows of expert-contiguous `rows`, in the row kernel. Each thread
+// transposes the experts it runs into its own scratch, kept across calls (fresh pages every step would
+// cost more than the transposes) and still in cache for the products that follow.
+void forward_rows(const at::Tensor& rows, const int64_t* off, const ExpertWeights& w, at::Tensor& hidden,
+                  at::Tensor& out) {
+  const int64_t F = w.F(), H = w.H(), O = w.O();
+  for_each_expert(off, w.E(), [&](int64_t e) {
+    const int64_t n = off[e + 1] - off[e];
+    if (n == 0) return;
+    thread_local std::vector<float> scratch;
+    scratch.resize(static_cast<size_t>(H * F + F * O));
+    float* w1_t = scratch.data();
+    float* w2_t = scratch.data() + H * F;
+    kernels::transpose(w.w1.data_ptr<float>() + e * F * H, F, H, w1_t);
+    kernels::transpose(w.w2.data_ptr<float>() + e * O * F, O, F, w2_t);
+    float* h = hidden.data_ptr<float>() + off[e] * F;
+    kernels::row_gemm(rows.data_ptr<float>() + off[e] * H, H, n, w1_t, H, F, w.b1.data_ptr<float>() + e * F, h, F);
+    relu_inplace(h, n * F);
+    kernels::row_gemm(h, F, n, w2_t, F, O, w.b2.data_ptr<float>() + e * O, out.data_ptr<float>() + off[e] * O, O);
+  });
+}
+
+// The same in ATen ops (BLAS): other dtypes, and CPUs without AVX-512F.
+void forward_blas(const at::Tensor& rows, const int64_t* off, const ExpertWeights& w, at::Tensor& hidden,
+                  at::Tensor& out) {
+  for_each_expert(off, w.E(), [&](int64_t e) {
+    const int64_t n = off[e + 1] - off[e];
+    if (n == 0) return;
+    at::Tensor h = hidden.narrow(0, off[e], n);
+    at::addmm_out(h, w.b1[e], rows.narrow(0, off[e], n), w.w1[e].t());
+    h.relu_();
+    at::Tensor o = out.narrow(0, off[e], n);
+    at::addmm_out(o, w.b2[e], h, w.w2[e].t());
+  });
+}
+
+// Gradients of every expert's FFN, written in place (each expert's slices by the thread that runs it).
+struct ExpertGrads {
+  at::Tensor rows, w1, b1, w2, b2;
+};
+
+void backward_rows(const at::Tensor& grad_out, const at::Tensor& rows, const at::Tensor& hidden, const int64_t* off,
+                   const ExpertWeights& w, ExpertGrads& g) {
+  const int64_t F = w.F(), H = w.H(), O = w.O();
+  at::Tensor dh_all = at::empty({rows.size(0), F}, rows.options());
+  for_each_expert(off, w.E(), [&](int64_t e) {
+    const int64_t n = off[e + 1] - off[e];
+    float* gw1 = g.w1.data_ptr<float>() + e * F * H;
+    float* gw2 = g.w2.data_ptr<float>() + e * O * F;
+    float* gb1 = g.b1.data_ptr<float>() + e * F;
+    float* gb2 = g.b2.data_ptr<float>() + e * O;
+    const float* dy = grad_out.data_ptr<float>() + off[e] * O;  // [n,O]
+    const float* a = hidden.data_ptr<float>() + off[e] * F;     // [n,F]
+    const float* x = rows.data_ptr<float>() + off[e] * H;       // [n,H]
+    float* dh = dh_all.data_ptr<float>() + off[e] * F;
+    // dW2 = dYᵀ·A: dYᵀ is read by strides (row stride 1, column stride O); likewise dW1 = dHᵀ·X.
+    kernels::row_gemm_strided(dy, 1, O, O, a, n, F, nullptr, gw2, F);
+    column_sums(dy, n, O, O, gb2);
+    kernels::row_gemm(dy, O, n, w.w2.data_ptr<float>() + e * O * F, O, F, nullptr, dh, F);
+    for (int64_t i = 0; i < n * F; ++i) dh[i] = a[i] > 0.0f ? dh[i] : 0.0f;
+    kernels::row_gemm_strided(dh, 1, F, F, x, n, H, nullptr, gw1, H);
+    column_sums(dh, n, F, F, gb1);
+    kernels::row_gemm(dh, F, n, w.w1.data_ptr<float>() + e * F * H, F, H, nullptr,
+                      g.rows.data_ptr<float>() + off[e] * H, H);
+  });
+}
+
+void backward_blas(const at::Tensor& grad_out, const at::Tensor& rows, const at::Tensor& hidden, const int64_t* off,
+                   const ExpertWeights& w, ExpertGrads& g) {
+  at::Tensor dh_all = at::empty({rows.size(0), w.F()}, rows.options());
+  for_each_expert(off, w.E(), [&](int64_t e) {
+    const int64_t n = off[e + 1] - off[e];
+    at::Tensor gw1 = g.w1[e], gw2 = g.w2[e], gb1 = g.b1[e], gb2 = g.b2[e];
+    if (n == 0) {
+      for (at::Tensor* t : {&gw1, &gw2, &gb1, &gb2}) t->zero_();
+      return;
+    }
+    const at::Tensor dy = grad_out.narrow(0, off[e], n);  // [n,O]
+    const at::Tensor a = hidden.narrow(0, off[e], n);     // [n,F]
+    const at::Tensor x = rows.narrow(0, off[e], n);       // [n,H]
+    at::mm_out(gw2, dy.t(), a);
+    at::sum_out(gb2, dy, 0);
+    at::Tensor dh = dh_all.narrow(0, off[e], n);
+    rows_times(dh, dy, w.w2[e]);
+    AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "relu_backward", [&] { relu_backward_inplace<scalar_t>(dh, a); });
+    at::mm_out(gw1, dh.t(), x);
+    at::sum_out(gb1, dh, 0);
+    at::Tensor gx = g.rows.narrow(0, off[e], n);
+    rows_times(gx, dh, w.w1[e]);
+  });
+}
+
 struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const at::Tensor& offsets,
                             const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
                             const at::Tensor& b2) {
-    const int64_t A = rows.size(0), O = w2.size(1), F = w1.size(1), E = w1.size(0);
-    auto out = at::empty({A, O}, rows.options());
-    auto hidden = at::empty({A, F}, rows.options());  // post-ReLU activations, kept for backward
+    const ExpertWeights w{w1.contiguous(), b1.contiguous(), w2.contiguous(), b2.contiguous()};
+    auto out = at::empty({rows.size(0), w.O()}, rows.options());
+    auto hidden = at::empty({rows.size(0), w.F()}, rows.options());  // post-ReLU activations, kept for backward
     const int64_t* off = offsets.data_ptr<int64_t>();
-    for_each_expert(off, E, [&](int64_t e) {
-      const int64_t n = off[e + 1] - off[e];
-      if (n == 0) return;
-      at::Tensor h = hidden.narrow(0, off[e], n);
-      at::addmm_out(h, b1[e], rows.narrow(0, off[e], n), w1[e].t());
-      h.relu_();
-      at::Tensor o = out.narrow(0, off[e], n);
-      at::addmm_out(o, b2[e], h, w2[e].t());
-    });
-    ctx->save_for_backward({rows, offsets, w1, w2, hidden});
+    if (uses_row_kernels(rows)) {
+      forward_rows(rows, off, w, hidden, out);
+    } else {
+      forward_blas(rows, off, w, hidden, out);
+    }
+    ctx->save_for_backward({rows, offsets, w.w1, w.w2, hidden});
     return out;
   }
 
@@ -116,43 +238,20 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& rows = saved[0];
     const at::Tensor& offsets = saved[1];
-    const at::Tensor& w1 = saved[2];
-    const at::Tensor& w2 = saved[3];
+    const ExpertWeights w{saved[2], {}, saved[3], {}};
     const at::Tensor& hidden = saved[4];
     const at::Tensor grad_out = grads[0].contiguous();
-    const int64_t E = w1.size(0), F = w1.size(1), O = w2.size(1);
+    const int64_t E = w.E();
     // Every row and every non-empty expert's slice is overwritten below; only empty experts need zeros.
-    auto grad_rows = at::empty_like(rows);
-    auto grad_w1 = at::empty_like(w1);
-    auto grad_w2 = at::empty_like(w2);
-    auto grad_b1 = at::empty({E, F}, w1.options());
-    auto grad_b2 = at::empty({E, O}, w2.options());
-    auto dh_all = at::empty({rows.size(0), F}, rows.options());
+    ExpertGrads g{at::empty_like(rows), at::empty_like(w.w1), at::empty({E, w.F()}, w.w1.options()),
+                  at::empty_like(w.w2), at::empty({E, w.O()}, w.w2.options())};
     const int64_t* off = offsets.data_ptr<int64_t>();
-    for_each_expert(off, E, [&](int64_t e) {
-      const int64_t n = off[e + 1] - off[e];
-      at::Tensor gw1 = grad_w1[e], gw2 = grad_w2[e], gb1 = grad_b1[e], gb2 = grad_b2[e];
-      if (n == 0) {
-        gw1.zero_();
-        gw2.zero_();
-        gb1.zero_();
-        gb2.zero_();
-        return;
-      }
-      const at::Tensor dy = grad_out.narrow(0, off[e], n);  // [n,O]
-      const at::Tensor a = hidden.narrow(0, off[e], n);     // [n,F]
-      const at::Tensor x = rows.narrow(0, off[e], n);       // [n,H]
-      at::mm_out(gw2, dy.t(), a);
-      at::sum_out(gb2, dy, 0);
-      at::Tensor dh = dh_all.narrow(0, off[e], n);
-      rows_times(dh, dy, w2[e]);
-      AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "relu_backward", [&] { relu_backward_inplace<scalar_t>(dh, a); });
-      at::mm_out(gw1, dh.t(), x);
-      at::sum_out(gb1, dh, 0);
-      at::Tensor gx = grad_rows.narrow(0, off[e], n);
-      rows_times(gx, dh, w1[e]);
-    });
-    return {grad_rows, at::Tensor(), grad_w1, grad_b1, grad_w2, grad_b2};
+    if (uses_row_kernels(rows)) {
+      backward_rows(grad_out, rows, hidden, off, w, g);
+    } else {
+      backward_blas(grad_out, rows, hidden, off, w, g);
+    }
+    return {g.rows, at::Tensor(), g.w1, g.b1, g.w2, g.b2};
   }
 };
 

@@ -7,6 +7,7 @@
 #include "../../native/kernels/permute.h"
 #include "../../native/kernels/row_gemm.h"
 #include "../../native/kernels/sparse_rows.h"
+#include "../../native/kernels/transpose.h"
 #include "../../native/model/classifier.h"
 #include "../../native/ops/dispatch.h"
 #include "../../native/ops/fused_adam.h"
@@ -262,5 +263,32 @@ MOE_TEST(row_gemm_matches_addmm) {
                         out_wide.data_ptr<float>(), n + 5);
       expect_close(out_wide.narrow(1, 0, n), torch::mm(a, b), 1e-4, 1e-5, what + ", no bias");
     }
+  }
+}
+
+MOE_TEST(row_gemm_with_a_transposed_matches_mm) {
+  if (!kernels::row_gemm_available()) throw moe::testing::Skipped("this CPU has no AVX-512F (the experts use BLAS)");
+  torch::manual_seed(49);
+  // a(r, k) read by strides from a [k, m] matrix with padded rows (row stride 1, column stride m + 3): the
+  // experts' weight gradients dYᵀ·H. m = 130 rows (blocks of 4 and a tail), k = 5 (an expert's few rows)
+  // and 0 (an empty expert: all zeros).
+  for (const int64_t k : {5, 0}) {
+    const int64_t m = 130, n = 70;
+    const auto stored = torch::randn({k, m + 3}), b = torch::randn({k, n});
+    auto out = torch::full({m, n}, 7.0f);
+    kernels::row_gemm_strided(stored.data_ptr<float>(), 1, m + 3, m, b.data_ptr<float>(), k, n, nullptr,
+                              out.data_ptr<float>(), n);
+    expect_close(out, torch::mm(stored.narrow(1, 0, m).t(), b), 1e-4, 1e-5, c10::str("k ", k));
+  }
+}
+
+MOE_TEST(transpose_matches_aten) {
+  torch::manual_seed(50);
+  // 16 x 16 blocks only, blocks with a column edge and a row edge, and smaller than one block.
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{128, 256}, {37, 50}, {5, 3}}) {
+    const auto src = torch::randn({rows, cols});
+    auto dst = torch::empty({cols, rows});
+    kernels::transpose(src.data_ptr<float>(), rows, cols, dst.data_ptr<float>());
+    moe::testing::expect_equal(dst, src.t().contiguous(), c10::str(rows, " x ", cols));
   }
 }

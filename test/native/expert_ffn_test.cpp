@@ -21,14 +21,21 @@ torch::Tensor per_row_reference(const torch::Tensor& rows, const std::vector<int
   return out.empty() ? torch::empty({0, w2.size(1)}, rows.options()) : torch::stack(out);
 }
 
-// O: the second layers' output width (H for the experts themselves, fewer when inference composes a
-// later linear map into them). In float64 (BLAS) or float32 (the backward's row kernel where the CPU has
-// it), with tolerances to match.
-void check_against_per_row_reference(int64_t O, torch::Dtype dtype = torch::kDouble) {
+struct Shape {
+  int64_t H, F, O;
+  std::vector<int64_t> offsets;  // E+1 entries
+};
+
+// Tiny experts: an empty expert (1) and an expert with one row (3). O: the second layers' output width
+// (H for the experts themselves, fewer when inference composes a later linear map into them).
+Shape tiny(int64_t O) { return {6, 5, O, {0, 7, 7, 15, 16}}; }
+
+// In float64 (BLAS) or float32 (the row kernels where the CPU has AVX-512F: transposes, strided weight
+// gradients), with tolerances to match.
+void check_against_per_row_reference(const Shape& shape, torch::Dtype dtype = torch::kDouble) {
   torch::manual_seed(20);
-  const int64_t E = 4, H = 6, F = 5;
-  // Includes an empty expert (1) and an expert with one row (3).
-  const std::vector<int64_t> offsets = {0, 7, 7, 15, 16};
+  const std::vector<int64_t>& offsets = shape.offsets;
+  const int64_t E = static_cast<int64_t>(offsets.size()) - 1, H = shape.H, F = shape.F, O = shape.O;
   const int64_t A = offsets.back();
   auto opts = torch::TensorOptions().dtype(dtype);
   const double tol = dtype == torch::kDouble ? 1e-10 : 1e-4;
@@ -54,11 +61,29 @@ void check_against_per_row_reference(int64_t O, torch::Dtype dtype = torch::kDou
 
 }  // namespace
 
-MOE_TEST(expert_ffn_matches_per_row_reference_forward_and_backward) { check_against_per_row_reference(6); }
+MOE_TEST(expert_ffn_matches_per_row_reference_forward_and_backward) { check_against_per_row_reference(tiny(6)); }
 
-MOE_TEST(expert_ffn_with_narrower_second_layers_matches_per_row_reference) { check_against_per_row_reference(3); }
+MOE_TEST(expert_ffn_with_narrower_second_layers_matches_per_row_reference) {
+  check_against_per_row_reference(tiny(3));
+}
 
-MOE_TEST(expert_ffn_in_float32_matches_per_row_reference) { check_against_per_row_reference(6, torch::kFloat); }
+MOE_TEST(expert_ffn_in_float32_matches_per_row_reference) { check_against_per_row_reference(tiny(6), torch::kFloat); }
+
+MOE_TEST(expert_ffn_in_float32_at_row_kernel_sizes_matches_per_row_reference) {
+  // Weights of 36 x 40 (two full 16 x 16 transpose blocks each way, and edges); experts of 21 rows (five
+  // blocks of 4 and a tail), none, 1 and 6; at 2 threads, so that each thread transposes into its own
+  // scratch. Then O = 10, as inference composes it.
+  const int threads_before = at::get_num_threads();
+  at::set_num_threads(2);
+  try {
+    check_against_per_row_reference({40, 36, 40, {0, 21, 21, 22, 28}}, torch::kFloat);
+    check_against_per_row_reference({40, 36, 10, {0, 21, 21, 22, 28}}, torch::kFloat);
+  } catch (...) {
+    at::set_num_threads(threads_before);
+    throw;
+  }
+  at::set_num_threads(threads_before);
+}
 
 MOE_TEST(expert_ffn_inference_with_transposed_first_layers_matches_expert_ffn) {
   // float32 (the row kernel's type), an empty expert and one of 9 rows (a block of 4, a tail); second
