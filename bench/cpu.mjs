@@ -31,10 +31,11 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
   },
 });
+// dense256 right after moe in each round, so that their ratio is taken a few seconds apart.
 const kinds = {
   moe: () => new MoEClassifier({ device: 'cpu' }),
-  dense: () => new DenseClassifier({ device: 'cpu' }),
   dense256: () => new DenseClassifier({ device: 'cpu', expertHiddenSize: 256 }),
+  dense: () => new DenseClassifier({ device: 'cpu' }),
 };
 const epochs = Number(values.epochs);
 const evalReps = 5;  // evaluations per measurement (after a warm-up), their median taken; the same in eager_cpu.py
@@ -137,12 +138,18 @@ const moeOwnDense = (t) => {
   const d256 = rows.find((r) => r.threads === t && r.model === 'dense256');
   return moe && d256 ? moe.torch_moe_samples_per_second / d256.torch_moe_samples_per_second : NaN;
 };
+// Round by round (moe, then dense256 right after): free of the host's drift between rounds.
+const moeOwnDenseRounds = (t) => {
+  const moe = samples[`${t}/moe`]?.ours ?? [], d256 = samples[`${t}/dense256`]?.ours ?? [];
+  return moe.map((v, i) => v / d256[i]);
+};
 const result = {
   date, commit, machine: { cpu, cores: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30) },
   versions: { node: process.version, libtorch: buildInfo().libtorchVersion, eager_torch: eagerVersion },
   settings: { images: train.count, batch: 64, epochs_per_round: epochs, rounds },
   rows,
   moe_vs_own_dense256: Object.fromEntries(threadCounts.map((t) => [t, moeOwnDense(t)])),
+  moe_vs_own_dense256_rounds: Object.fromEntries(threadCounts.map((t) => [t, moeOwnDenseRounds(t)])),
   rss_mib_per_epoch: rss.map(mib),
 };
 mkdirSync(values.out, { recursive: true });
@@ -161,7 +168,7 @@ const md = [
   '',
   ...rows.filter((r) => r.model === 'moe').map((r) => `The MoE at ${r.threads} thread(s), round by round (each torch-moe run against the eager run just before it): training ${r.round_train_ratios.map((x) => `${x.toFixed(2)}×`).join(', ')}; evaluation ${r.round_eval_ratios.map((x) => `${x.toFixed(2)}×`).join(', ')}.`),
   '',
-  `MoE training speed against torch-moe's own dense model with the same active parameters (dense256): ${Object.entries(result.moe_vs_own_dense256).map(([t, v]) => `${v.toFixed(2)}× at ${t} thread(s)`).join(', ')}.`,
+  `MoE training speed against torch-moe's own dense model with the same active parameters (dense256): ${Object.entries(result.moe_vs_own_dense256).map(([t, v]) => `${v.toFixed(2)}× at ${t} thread(s)`).join(', ')} (ratio of the medians); round by round (dense256 right after the MoE): ${threadCounts.map((t) => `${moeOwnDenseRounds(t).map((x) => `${x.toFixed(2)}×`).join(', ')} at ${t} thread(s), median ${median(moeOwnDenseRounds(t)).toFixed(2)}×`).join('; ')}.`,
   '',
   `Resident memory of a ${values['rss-epochs']}-epoch MoE training run (MiB, after each epoch): ${rss.length ? `first ${mib(rss[0]).toFixed(0)}, peak ${mib(Math.max(...rss)).toFixed(0)}, last ${mib(rss.at(-1)).toFixed(0)}` : 'not measured (the child run failed)'}.`,
   '',
