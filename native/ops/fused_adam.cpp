@@ -2,6 +2,9 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <atomic>
+
 #include "checks.h"
 #include "cuda_support.h"
 
@@ -25,20 +28,29 @@ void check_moments(const at::Tensor& params, const at::Tensor& exp_avg, const at
 }
 
 // The CPU step: grads[i] holds the gradient of the next grads[i].numel() values of the flat buffers.
-// Threads split the flat range; each chunk walks the gradient segments it overlaps.
+// The range is cut into chunks that the threads take in turn from a shared counter (not halves fixed in
+// advance): the pass runs at memory speed, and a thread whose half is colder in cache would otherwise keep
+// the other waiting. Each chunk walks the gradient segments it overlaps.
 void adam_cpu(const at::Tensor& params, const std::vector<at::Tensor>& grads, const at::Tensor& exp_avg,
               const at::Tensor& exp_avg_sq, double lr, int64_t step, const kernels::AdamHyper& hyper) {
   std::vector<int64_t> starts(grads.size() + 1, 0);
   for (size_t i = 0; i < grads.size(); ++i) starts[i + 1] = starts[i] + grads[i].numel();
   float *p = params.data_ptr<float>(), *m = exp_avg.data_ptr<float>(), *v = exp_avg_sq.data_ptr<float>();
-  constexpr int64_t kGrain = 1 << 15;  // values per task: enough to amortise waking a thread
-  at::parallel_for(0, params.numel(), kGrain, [&](int64_t begin, int64_t end) {
+  const auto update = [&](int64_t begin, int64_t end) {
     for (size_t i = 0; i < grads.size(); ++i) {
       const int64_t lo = std::max(begin, starts[i]), hi = std::min(end, starts[i + 1]);
       if (lo >= hi) continue;
       const float* g = grads[i].data_ptr<float>() + (lo - starts[i]);
       kernels::adam_step_cpu(p + lo, g, m + lo, v + lo, hi - lo, lr, step, hyper);
     }
+  };
+  constexpr int64_t kChunk = 1 << 15;  // values per chunk: enough to amortise taking it
+  const int64_t n = params.numel(), chunks = (n + kChunk - 1) / kChunk;
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), chunks);
+  if (threads <= 1) return update(0, n);
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+    for (int64_t c = next++; c < chunks; c = next++) update(c * kChunk, std::min(n, (c + 1) * kChunk));
   });
 }
 
