@@ -1,8 +1,7 @@
 // A few rows times a weight matrix kept row-major, out = bias + a·b, without packing either operand: the
 // shape of the experts' products, where each expert gets from a few to a few hundred rows. BLAS packs
-// both operands per call (in one comparison on Zen 4 at 256 x 128 weights, this kernel ran 1.15x
-// OpenBLAS's speed at 250 rows and 1.8x at 16). Only where the CPU has AVX-512F (row_gemm_available());
-// callers use BLAS elsewhere.
+// both operands per call (`npm run bench:kernels` compares the two at the experts' shapes). Only where
+// the CPU has AVX-512F (row_gemm_available()); callers use BLAS elsewhere.
 // Plain C++ on raw pointers (no torch).
 #pragma once
 #include <cstdint>

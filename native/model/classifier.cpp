@@ -77,7 +77,7 @@ class MoEClassifierModel : public Classifier {
 
   InferenceFn inference(int64_t rows) override {
     if (moe_->expert_parallel() ||
-        !composes_output_layer(config_, rows, moe_->experts_per_input(),
+        !prepares_inference(config_, rows, moe_->experts_per_input(),
                                moe_->num_experts() + config_.shared_experts, is_training())) {
       return Classifier::inference(rows);
     }
@@ -168,7 +168,7 @@ class DenseClassifierModel : public Classifier {
   }
 
   InferenceFn inference(int64_t rows) override {
-    if (!composes_output_layer(config_, rows, 1.0, 1, is_training())) return Classifier::inference(rows);
+    if (!prepares_inference(config_, rows, 1.0, 1, is_training())) return Classifier::inference(rows);
     // out·(fc2·a + b2) + b = (out·fc2)·a + (out·b2 + b)
     const at::Tensor w = at::mm(out_w_, fc2_w_), b = at::addmv(out_b_, out_w_, fc2_b_);
     return [this, w, b](const at::Tensor& x) {
@@ -221,7 +221,7 @@ void Classifier::load_state(const NamedTensors& state) {
 
 at::Device Classifier::device() const { return parameters().front().device(); }
 
-bool composes_output_layer(const ModelConfig& c, int64_t rows, double per_input, int64_t layers, bool training) {
+bool prepares_inference(const ModelConfig& c, int64_t rows, double per_input, int64_t layers, bool training) {
   if (training || c.device == "cuda" || c.num_classes >= c.hidden_size) return false;
   static const bool enabled = [] {
     const char* v = std::getenv("TORCH_MOE_PREPARE_INFERENCE");

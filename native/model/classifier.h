@@ -63,13 +63,13 @@ class Classifier : public torch::nn::Module {
   ModelConfig config_;
 };
 
-// Whether inference over `rows` inputs composes the output layer [C,H] into `layers` last layers of F
-// inputs each, which per_input of them an input uses on average: when the multiply-adds it saves
-// (rows·per_input·(H-C)·F) are at least twice what composing costs (layers·C·H·F). Not in training,
-// not on CUDA (whose forward stays the one it captures and tests), and not when C >= H.
-// The MoE model then also transposes its experts' first layers for the inference product. Setting
-// TORCH_MOE_PREPARE_INFERENCE=0 turns both off: inference runs forward() (for comparisons).
-bool composes_output_layer(const ModelConfig& config, int64_t rows, double per_input, int64_t layers, bool training);
+// Whether inference over `rows` inputs prepares its weights once per call: composes the output layer
+// [C,H] into `layers` last layers of F inputs each, which per_input of them an input uses on average,
+// and (MoE) transposes the experts' first layers for the row kernel. Chosen when the multiply-adds the
+// composition saves (rows·per_input·(H-C)·F) are at least twice what it costs (layers·C·H·F). Not in
+// training, not on CUDA (whose forward stays the one it captures and tests), and not when C >= H.
+// Setting TORCH_MOE_PREPARE_INFERENCE=0 turns it off: inference runs forward() (for comparisons).
+bool prepares_inference(const ModelConfig& config, int64_t rows, double per_input, int64_t layers, bool training);
 
 // Builds the model the config names, initialised from config.seed, on config.device. Validates the config.
 std::shared_ptr<Classifier> make_classifier(const ModelConfig& config);

@@ -303,7 +303,7 @@ MOE_TEST(inference_with_the_output_layer_composed_matches_forward) {
     set(cfg);
     // Composing pays here (so the comparison below is not forward() against itself): the 300 rows
     // save far more than the one composition per layer costs, even at one expert per input.
-    EXPECT_TRUE(model::composes_output_layer(cfg, T, 1.0, cfg.num_experts + cfg.shared_experts, false), name);
+    EXPECT_TRUE(model::prepares_inference(cfg, T, 1.0, cfg.num_experts + cfg.shared_experts, false), name);
     auto m = model::make_classifier(cfg);
     m->eval();
     torch::manual_seed(3);
@@ -324,12 +324,12 @@ MOE_TEST(inference_with_the_output_layer_composed_matches_forward) {
 MOE_TEST(composing_the_output_layer_is_chosen_by_its_cost) {
   model::ModelConfig c = reference_config(model::ModelKind::kMoE);  // H 256, C 10, 8 experts, top-2
   // saved = rows·2·246·F, cost = 8·10·256·F: it pays from 2·8·10·256 / (2·246) = 83.3 rows.
-  EXPECT_TRUE(!model::composes_output_layer(c, 83, 2.0, 8, false), "83 rows");
-  EXPECT_TRUE(model::composes_output_layer(c, 84, 2.0, 8, false), "84 rows");
-  EXPECT_TRUE(!model::composes_output_layer(c, 1000, 2.0, 8, true), "never in training");
+  EXPECT_TRUE(!model::prepares_inference(c, 83, 2.0, 8, false), "83 rows");
+  EXPECT_TRUE(model::prepares_inference(c, 84, 2.0, 8, false), "84 rows");
+  EXPECT_TRUE(!model::prepares_inference(c, 1000, 2.0, 8, true), "never in training");
   c.num_classes = 256;
-  EXPECT_TRUE(!model::composes_output_layer(c, 1000, 2.0, 8, false), "C >= H saves nothing");
+  EXPECT_TRUE(!model::prepares_inference(c, 1000, 2.0, 8, false), "C >= H saves nothing");
   c.num_classes = 10;
   c.device = "cuda";
-  EXPECT_TRUE(!model::composes_output_layer(c, 1000, 2.0, 8, false), "not on CUDA");
+  EXPECT_TRUE(!model::prepares_inference(c, 1000, 2.0, 8, false), "not on CUDA");
 }

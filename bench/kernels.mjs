@@ -1,0 +1,38 @@
+// The hand-written CPU kernels against what they replace (ATen/BLAS), one thread, at the reference
+// model's shapes: runs build/moe_kernel_bench (built with the native tests: `npm run build:native`) and
+// writes bench/results/kernels-<machine>-<date>-<commit>.{json,md}. See bench/native/kernels_bench.cpp.
+//
+//   node bench/kernels.mjs [--rounds 7] [--out bench/results]
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { currentCommit, slug } from './common.mjs';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '7' }, out: { type: 'string', default: 'bench/results' } } });
+const binary = path.resolve('build', 'moe_kernel_bench');
+if (!existsSync(binary)) {
+  console.error(`${binary} is missing: run \`npm run build:native\` in a clone (it is built with the native tests)`);
+  process.exit(1);
+}
+const lines = execFileSync(binary, [values.rounds], { encoding: 'utf8' }).trim().split('\n').map((l) => JSON.parse(l));
+const commit = currentCommit();
+const date = new Date().toISOString().slice(0, 10);
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const md = [
+  `# CPU kernels: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`,
+  '',
+  `One thread, the reference model's experts (8 of 256 → 128 → 256); each comparison alternates the two sides for ${values.rounds} rounds and gives the medians (speedup: the median of the per-round ratios). The forward rows time the row kernel on weights transposed beforehand against addmm on the weights as stored; training pays the transpose once per step (its own row, per layer). Command: \`npm run bench:kernels\`.`,
+  '',
+  '| what | torch-moe kernel (µs) | ATen/BLAS (µs) | speedup |',
+  '| --- | ---: | ---: | ---: |',
+  ...lines.filter((l) => l.what).map((l) => `| ${l.what} | ${l.ours_us.toFixed(1)} | ${l.aten_us.toFixed(1)} | ${l.speedup.toFixed(2)}× |`),
+  ...lines.filter((l) => l.skipped).map((l) => `Skipped: ${l.skipped}.`),
+  '',
+];
+mkdirSync(values.out, { recursive: true });
+const base = path.join(values.out, `kernels-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
+writeFileSync(`${base}.json`, JSON.stringify({ date, commit, machine: { cpu, cores: os.cpus().length }, rounds: Number(values.rounds), results: lines }, null, 2) + '\n');
+writeFileSync(`${base}.md`, md.join('\n'));
+console.log(md.join('\n'));

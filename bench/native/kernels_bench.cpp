@@ -1,0 +1,139 @@
+// Times the hand-written CPU kernels against what they replace, on one thread, at the reference model's
+// shapes (8 experts of 256 -> 128 -> 256): the experts' forward products at 16 rows each (batch 64,
+// top-2) and at 250 rows (batch 1,000), kernels::row_gemm against ATen's addmm with the weights as stored
+// (the BLAS path); the weight gradients, row_gemm_strided against mm(dYᵀ, H); and the per-step weight
+// transpose against ATen's strided copy. Each comparison alternates the two sides for `rounds` rounds
+// and prints one JSON line: the median microseconds of each side and the median of the per-round ratios.
+// Run through `node bench/kernels.mjs`, which writes bench/results/.
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../../native/kernels/row_gemm.h"
+#include "../../native/kernels/transpose.h"
+
+namespace {
+
+constexpr int64_t kExperts = 8, kHidden = 256, kExpertHidden = 128;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Microseconds per call of fn, over enough calls to last about 20 ms.
+double time_us(const std::function<void()>& fn) {
+  fn();
+  int reps = 1;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) fn();
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    if (us > 20000 || reps >= (1 << 20)) return us / reps;
+    reps *= 2;
+  }
+}
+
+void compare(const std::string& what, const std::function<void()>& ours, const std::function<void()>& theirs,
+             int rounds) {
+  std::vector<double> a, b, ratio;
+  for (int r = 0; r < rounds; ++r) {
+    a.push_back(time_us(ours));
+    b.push_back(time_us(theirs));
+    ratio.push_back(b.back() / a.back());
+  }
+  std::printf("{\"what\": \"%s\", \"ours_us\": %.2f, \"aten_us\": %.2f, \"speedup\": %.3f}\n", what.c_str(),
+              median(a), median(b), median(ratio));
+  std::fflush(stdout);
+}
+
+// Both layers of every expert over `rows` rows each: ours on weights transposed beforehand, ATen's addmm on
+// the weights as stored.
+void expert_forward(int64_t rows, int rounds) {
+  const auto w1 = at::randn({kExperts, kExpertHidden, kHidden}), b1 = at::randn({kExperts, kExpertHidden});
+  const auto w2 = at::randn({kExperts, kHidden, kExpertHidden}), b2 = at::randn({kExperts, kHidden});
+  const auto w1_t = w1.transpose(1, 2).contiguous(), w2_t = w2.transpose(1, 2).contiguous();
+  const auto x = at::randn({kExperts * rows, kHidden});
+  auto h = at::empty({kExperts * rows, kExpertHidden}), y = at::empty({kExperts * rows, kHidden});
+  const auto ours = [&] {
+    for (int64_t e = 0; e < kExperts; ++e) {
+      float* he = h.data_ptr<float>() + e * rows * kExpertHidden;
+      moe::kernels::row_gemm(x.data_ptr<float>() + e * rows * kHidden, kHidden, rows,
+                             w1_t.data_ptr<float>() + e * kHidden * kExpertHidden, kHidden, kExpertHidden,
+                             b1.data_ptr<float>() + e * kExpertHidden, he, kExpertHidden);
+      moe::kernels::row_gemm(he, kExpertHidden, rows, w2_t.data_ptr<float>() + e * kExpertHidden * kHidden,
+                             kExpertHidden, kHidden, b2.data_ptr<float>() + e * kHidden,
+                             y.data_ptr<float>() + e * rows * kHidden, kHidden);
+    }
+  };
+  const auto theirs = [&] {
+    for (int64_t e = 0; e < kExperts; ++e) {
+      at::Tensor he = h.narrow(0, e * rows, rows), ye = y.narrow(0, e * rows, rows);
+      at::addmm_out(he, b1[e], x.narrow(0, e * rows, rows), w1[e].t());
+      at::addmm_out(ye, b2[e], he, w2[e].t());
+    }
+  };
+  compare("expert forward, " + std::to_string(rows) + " rows per expert", ours, theirs, rounds);
+}
+
+// dW2 = dYᵀ·H and dW1 = dHᵀ·X for every expert over `rows` rows each.
+void expert_weight_gradients(int64_t rows, int rounds) {
+  const auto dy = at::randn({kExperts * rows, kHidden}), a = at::randn({kExperts * rows, kExpertHidden});
+  const auto dh = at::randn({kExperts * rows, kExpertHidden}), x = at::randn({kExperts * rows, kHidden});
+  auto gw1 = at::empty({kExperts, kExpertHidden, kHidden}), gw2 = at::empty({kExperts, kHidden, kExpertHidden});
+  const auto ours = [&] {
+    for (int64_t e = 0; e < kExperts; ++e) {
+      moe::kernels::row_gemm_strided(dy.data_ptr<float>() + e * rows * kHidden, 1, kHidden, kHidden,
+                                     a.data_ptr<float>() + e * rows * kExpertHidden, rows, kExpertHidden, nullptr,
+                                     gw2.data_ptr<float>() + e * kHidden * kExpertHidden, kExpertHidden);
+      moe::kernels::row_gemm_strided(dh.data_ptr<float>() + e * rows * kExpertHidden, 1, kExpertHidden,
+                                     kExpertHidden, x.data_ptr<float>() + e * rows * kHidden, rows, kHidden,
+                                     nullptr, gw1.data_ptr<float>() + e * kExpertHidden * kHidden, kHidden);
+    }
+  };
+  const auto theirs = [&] {
+    for (int64_t e = 0; e < kExperts; ++e) {
+      at::Tensor g2 = gw2[e], g1 = gw1[e];
+      at::mm_out(g2, dy.narrow(0, e * rows, rows).t(), a.narrow(0, e * rows, rows));
+      at::mm_out(g1, dh.narrow(0, e * rows, rows).t(), x.narrow(0, e * rows, rows));
+    }
+  };
+  compare("expert weight gradients, " + std::to_string(rows) + " rows per expert", ours, theirs, rounds);
+}
+
+// All experts' first-layer weights [E,F,H] -> [E,H,F].
+void weight_transpose(int rounds) {
+  const auto w = at::randn({kExperts, kExpertHidden, kHidden});
+  auto out = at::empty({kExperts, kHidden, kExpertHidden});
+  const auto ours = [&] {
+    for (int64_t e = 0; e < kExperts; ++e) {
+      moe::kernels::transpose(w.data_ptr<float>() + e * kExpertHidden * kHidden, kExpertHidden, kHidden,
+                              out.data_ptr<float>() + e * kHidden * kExpertHidden);
+    }
+  };
+  const auto theirs = [&] { out.copy_(w.transpose(1, 2)); };
+  compare("expert weight transpose", ours, theirs, rounds);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 7;
+  if (!moe::kernels::row_gemm_available()) {
+    std::printf("{\"skipped\": \"this CPU has no AVX-512F: the row kernels do not run here\"}\n");
+    return 0;
+  }
+  at::set_num_threads(1);
+  at::manual_seed(0);
+  expert_forward(16, rounds);
+  expert_forward(250, rounds);
+  expert_weight_gradients(16, rounds);
+  weight_transpose(rounds);
+  return 0;
+}
