@@ -7,7 +7,9 @@ import { checkInteger, checkKnownKeys, checkNumber, checkObject, invalidRange, i
 
 export interface PredictorOptions {
   maxBatch?: number;    // inputs per native call, default 64
-  maxDelayMs?: number;  // the longest the first waiting input waits for others, default 1 ms
+  // The longest the first waiting input waits for others, default 1 ms; 0: no timer, the inputs that
+  // arrived in the same turn of the event loop go together (setImmediate).
+  maxDelayMs?: number;
   routing?: boolean;    // also return each input's experts and weights (MoE), default false
 }
 
@@ -27,7 +29,7 @@ export class Predictor {
   private readonly maxDelayMs: number;
   private readonly routing: boolean;
   private queue: Waiting[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { cancel(): void } | undefined;
   private inFlight = new Set<Promise<void>>();
   private closed = false;
   /** Native calls made and inputs served: how well requests were merged. */
@@ -59,7 +61,7 @@ export class Predictor {
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.maxDelayMs);
+      else this.timer ??= this.later(() => this.flush());
     });
   }
 
@@ -70,11 +72,21 @@ export class Predictor {
     await Promise.all(this.inFlight);
   }
 
+  /** fn after maxDelayMs, or, for 0, once this turn of the event loop has read what has arrived. */
+  private later(fn: () => void): { cancel(): void } {
+    if (this.maxDelayMs === 0) {
+      const immediate = setImmediate(fn);
+      return { cancel: () => clearImmediate(immediate) };
+    }
+    const timeout = setTimeout(fn, this.maxDelayMs);
+    return { cancel: () => clearTimeout(timeout) };
+  }
+
   private flush(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     const batch = this.queue.splice(0, this.maxBatch);
-    if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), 0);
+    if (this.queue.length > 0) this.timer = this.later(() => this.flush());
     if (batch.length === 0) return;
     const size = this.model.config.inputSize, classes = this.model.config.numClasses;
     const inputs = new Float32Array(batch.length * size);

@@ -87,6 +87,21 @@ describe('predict in a service', () => {
     m.dispose();
   });
 
+  it('micro-batching with maxDelayMs 0 sends what arrived in one turn of the event loop as one call', async () => {
+    const m = await trained();
+    const predictor = m.createPredictor({ maxDelayMs: 0 });
+    const first = await Promise.all(Array.from({ length: 7 }, (_, i) => predictor.predict(row(i))));
+    expect(predictor.stats).toEqual({ calls: 1, inputs: 7 });
+    // Calls from a later turn (after a timer) make their own batch.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    await Promise.all([predictor.predict(row(7)), predictor.predict(row(8))]);
+    expect(predictor.stats).toEqual({ calls: 2, inputs: 9 });
+    const alone = await m.predict(data.inputs.subarray(0, 7 * D), { batchSize: 1 });
+    first.forEach((r, i) => r.probabilities.forEach((v, j) => expect(v).toBeCloseTo(alone[i * C + j]!, 6)));
+    await predictor.close();
+    m.dispose();
+  });
+
   it('refuses micro-batching where the batch changes the result', () => {
     for (const options of [{ routing: 'expert-choice' as const }, { capacityFactor: 1 }]) {
       const m = new MoEClassifier({ ...tinyMoE, ...options });

@@ -11,7 +11,7 @@
 // finish, then dispose the model and exit 0.
 //
 //   node --max-semi-space-size=32 examples/server/server.mjs --model mnist-moe.safetensors [--port 8080]
-//     [--no-batching] [--max-batch 64] [--max-delay-ms 1] [--threads n] [--json-parse]
+//     [--no-batching] [--max-batch 64] [--max-delay-ms 0] [--threads n] [--json-parse]
 // (--max-semi-space-size: a larger young generation for the garbage each JSON request leaves; about 17%
 // more requests/s in bench/serve.mjs)
 import http from 'node:http';
@@ -28,7 +28,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     'no-batching': { type: 'boolean', default: false },
     'max-batch': { type: 'string', default: '64' },
-    'max-delay-ms': { type: 'string', default: '1' },
+    'max-delay-ms': { type: 'string', default: '0' },  // 0: what one event-loop turn read goes as one batch
     threads: { type: 'string' },  // intra-op threads of the compute thread (default: the machine's cores)
     'json-parse': { type: 'boolean', default: false },  // read every JSON body with JSON.parse (bench/serve.mjs compares)
   },
