@@ -72,13 +72,13 @@ export class Predictor {
     await Promise.all(this.inFlight);
   }
 
-  /** fn after maxDelayMs, or, for 0, once this turn of the event loop has read what has arrived. */
-  private later(fn: () => void): { cancel(): void } {
-    if (this.maxDelayMs === 0) {
+  /** fn after `delayMs`, or, for 0, once this turn of the event loop has read what has arrived. */
+  private later(fn: () => void, delayMs = this.maxDelayMs): { cancel(): void } {
+    if (delayMs === 0) {
       const immediate = setImmediate(fn);
       return { cancel: () => clearImmediate(immediate) };
     }
-    const timeout = setTimeout(fn, this.maxDelayMs);
+    const timeout = setTimeout(fn, delayMs);
     return { cancel: () => clearTimeout(timeout) };
   }
 
@@ -86,7 +86,7 @@ export class Predictor {
     this.timer?.cancel();
     this.timer = undefined;
     const batch = this.queue.splice(0, this.maxBatch);
-    if (this.queue.length > 0) this.timer = this.later(() => this.flush());
+    if (this.queue.length > 0) this.timer = this.later(() => this.flush(), 0);  // the rest: next turn
     if (batch.length === 0) return;
     const size = this.model.config.inputSize, classes = this.model.config.numClasses;
     const inputs = new Float32Array(batch.length * size);

@@ -1,9 +1,8 @@
 // The product keeps a block of output columns of one row in registers while it walks the row's entries,
 // so each nonzero costs one read of a block of dense values and an FMA per vector: 64 columns in 8 AVX2
 // (or SSE) accumulators, or, where the CPU has AVX-512, 256 columns in 16 of its 32 registers. The wide
-// block reads each entry's dense kilobyte in one pass over the row, where 64-column blocks make four
-// (the `moe, GEMM input layer` rows of `npm run bench:cpu` show the layer's share). The CSR fill has an
-// AVX-512 path too.
+// block reads each entry's dense kilobyte in one pass over the row, where 64-column blocks make four.
+// The CSR fill has an AVX-512 path too.
 #include "sparse_rows.h"
 
 #include <algorithm>

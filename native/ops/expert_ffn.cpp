@@ -5,6 +5,7 @@
 #include "expert_ffn.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -98,9 +99,14 @@ void relu_backward_inplace(at::Tensor& dh, const at::Tensor& a) {
 // The row-kernel path (float32 on a CPU with AVX-512F): every product of an expert runs in
 // kernels::row_gemm on raw pointers. BLAS runs an expert's few rows slower than this kernel, and slowest
 // where an operand is transposed (the forward's x·Wᵀ), so the forward transposes each expert's weights
-// just before its products (about a fifth of their cost) and the weight gradients read dYᵀ by strides.
-bool uses_row_kernels(const at::Tensor& rows) {
-  return rows.scalar_type() == at::kFloat && kernels::row_gemm_available();
+// just before its products and the weight gradients read dYᵀ by strides. (In `npm run bench:kernels` at
+// 16 rows per expert the two transposes take about half the time of the forward's products, a sixth of
+// all six products.)
+bool uses_row_kernels(std::initializer_list<const at::Tensor*> operands) {
+  for (const at::Tensor* t : operands) {
+    if (t->scalar_type() != at::kFloat || !t->device().is_cpu()) return false;
+  }
+  return kernels::row_gemm_available();
 }
 
 // Column sums of x [n,cols] (row stride ld) into out [cols]: a bias gradient.
@@ -225,7 +231,7 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
     auto out = at::empty({rows.size(0), w.O()}, rows.options());
     auto hidden = at::empty({rows.size(0), w.F()}, rows.options());  // post-ReLU activations, kept for backward
     const int64_t* off = offsets.data_ptr<int64_t>();
-    if (uses_row_kernels(rows)) {
+    if (uses_row_kernels({&rows, &w.w1, &w.b1, &w.w2, &w.b2})) {
       forward_rows(rows, off, w, hidden, out);
     } else {
       forward_blas(rows, off, w, hidden, out);
@@ -242,11 +248,12 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
     const at::Tensor& hidden = saved[4];
     const at::Tensor grad_out = grads[0].contiguous();
     const int64_t E = w.E();
-    // Every row and every non-empty expert's slice is overwritten below; only empty experts need zeros.
+    // Every row and every expert's slice is overwritten below (the BLAS path zero-fills empty experts; in
+    // the row kernels an empty expert's products have k = 0 and write zeros).
     ExpertGrads g{at::empty_like(rows), at::empty_like(w.w1), at::empty({E, w.F()}, w.w1.options()),
                   at::empty_like(w.w2), at::empty({E, w.O()}, w.w2.options())};
     const int64_t* off = offsets.data_ptr<int64_t>();
-    if (uses_row_kernels(rows)) {
+    if (uses_row_kernels({&grad_out, &rows, &hidden, &w.w1, &w.w2})) {
       backward_rows(grad_out, rows, hidden, off, w, g);
     } else {
       backward_blas(grad_out, rows, hidden, off, w, g);

@@ -73,6 +73,7 @@ struct BalanceLossFunction : public torch::autograd::Function<BalanceLossFunctio
 at::Tensor router_z_loss(const at::Tensor& logits) {
   check_float(logits, "logits");
   check_dim(logits, 2, "logits");
+  MOE_CHECK_VALUE(logits.size(1) >= 1, "logits must have at least one expert column, got shape ", logits.sizes());
   if (logits.size(0) == 0) return at::zeros({}, logits.options());
   if (!logits.is_cpu()) return at::logsumexp(logits, 1).pow(2).mean();
   return RouterZLossFunction::apply(logits);

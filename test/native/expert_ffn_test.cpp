@@ -70,14 +70,15 @@ MOE_TEST(expert_ffn_with_narrower_second_layers_matches_per_row_reference) {
 MOE_TEST(expert_ffn_in_float32_matches_per_row_reference) { check_against_per_row_reference(tiny(6), torch::kFloat); }
 
 MOE_TEST(expert_ffn_in_float32_at_row_kernel_sizes_matches_per_row_reference) {
-  // Weights of 36 x 40 (two full 16 x 16 transpose blocks each way, and edges); experts of 21 rows (five
-  // blocks of 4 and a tail), none, 1 and 6; at 2 threads, so that each thread transposes into its own
-  // scratch. Then O = 10, as inference composes it.
+  // Weights of 36 x 70 (full 16 x 16 transpose blocks and edges both ways; O = 70 > 64 columns: a full
+  // 4 x 64 register block and a masked tail); experts of 40 rows (ten blocks of 4), none, 1 and 29 (a
+  // tail); 70 rows at 2 threads, which split the experts between them (0 | 1, 2, 3), each thread
+  // transposing into its own scratch. Then O = 10, as inference composes it.
   const int threads_before = at::get_num_threads();
   at::set_num_threads(2);
   try {
-    check_against_per_row_reference({40, 36, 40, {0, 21, 21, 22, 28}}, torch::kFloat);
-    check_against_per_row_reference({40, 36, 10, {0, 21, 21, 22, 28}}, torch::kFloat);
+    check_against_per_row_reference({70, 36, 70, {0, 40, 40, 41, 70}}, torch::kFloat);
+    check_against_per_row_reference({70, 36, 10, {0, 40, 40, 41, 70}}, torch::kFloat);
   } catch (...) {
     at::set_num_threads(threads_before);
     throw;
