@@ -6,8 +6,8 @@
 #include "../kernels/row_hash.h"
 #include "../ops/dispatch.h"
 #include "../ops/expert_ffn.h"
+#include "../ops/router_losses.h"
 #include "../ops/topk_gate.h"
-#include "aux_loss.h"
 #include "expert_parallel.h"
 #include "init.h"
 
@@ -172,7 +172,7 @@ MoELayerOutput MoELayer::forward_with(const at::Tensor& x, const at::Tensor& raw
     const at::Tensor logits = gate_logits(x);
     // Measured on the CPU even at weight 0 (the history reports it); on CUDA, where z-loss cannot be on
     // yet, the captured step stays as it was.
-    if (config_.z_loss_weight > 0 || !x.is_cuda()) out.z_loss = router_z_loss(logits);
+    if (config_.z_loss_weight > 0 || !x.is_cuda()) out.z_loss = ops::router_z_loss(logits);
     const bool fused = config_.routing == Routing::kSoftmaxTopK && config_.capacity_factor == 0 &&
                        config_.bias_balancing_rate == 0;
     if (fused) {
@@ -209,13 +209,13 @@ MoELayerOutput MoELayer::forward_with(const at::Tensor& x, const at::Tensor& raw
 }
 
 MoELayer::Balance MoELayer::balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T) {
-  if (!group_) return {load_balancing_loss(demand, prob_sums, T), demand};
+  if (!group_) return {ops::load_balancing_loss(demand, prob_sums, T, T), demand};
   // One small collective per forward: the counts and the number of inputs, summed over the ranks.
   at::Tensor both = at::cat({demand.to(at::kLong).cpu(), at::full({1}, T, at::kLong)});
   group_->all_reduce_sum(both, "expert counts of the global batch");
   const int64_t E = demand.size(0);
   const at::Tensor global = both.narrow(0, 0, E).to(demand.device());
-  return {load_balancing_loss(global, prob_sums, both[E].item<int64_t>(), T), global};
+  return {ops::load_balancing_loss(global, prob_sums, both[E].item<int64_t>(), T), global};
 }
 
 void MoELayer::balance(const at::Tensor& demand) {

@@ -1,7 +1,7 @@
 // Model-level checks: parameter counts of the reference configs, the MoE layer against a naive per-token
 // MoE (softmax gate, top-k, renormalise, weighted expert sum) including the aux loss, seeded
 // reproducibility of init and training, and state round trips with their error cases.
-#include "../../native/model/aux_loss.h"
+#include "../../native/ops/router_losses.h"
 #include "../../native/model/classifier.h"
 #include "../../native/model/dropout.h"
 #include "../../native/model/moe_layer.h"
@@ -71,13 +71,13 @@ MOE_TEST(aux_loss_equals_k_at_perfect_balance) {
   // 8 experts, 16 tokens, top-2: every expert gets 4 assignments and mean probability 1/8.
   const auto counts = torch::full({8}, 4, torch::kLong);
   const auto prob_sums = torch::full({8}, 16.0 / 8);
-  expect_close(model::load_balancing_loss(counts, prob_sums, 16), torch::tensor(2.0), 1e-6, 0, "balanced aux");
+  expect_close(ops::load_balancing_loss(counts, prob_sums, 16, 16), torch::tensor(2.0), 1e-6, 0, "balanced aux");
   // All load on one expert with all its probability: N * 1 * ... = 8 * (2 * 1) -> f_0 = 2, P_0 = 1.
   auto c1 = torch::zeros({8}, torch::kLong);
   c1[0] = 32;
   auto p1 = torch::zeros({8});
   p1[0] = 16;
-  expect_close(model::load_balancing_loss(c1, p1, 16), torch::tensor(16.0), 1e-6, 0, "collapsed aux");
+  expect_close(ops::load_balancing_loss(c1, p1, 16, 16), torch::tensor(16.0), 1e-6, 0, "collapsed aux");
 }
 
 MOE_TEST(seeded_models_and_training_are_reproducible) {

@@ -2,7 +2,7 @@
 // reference written from the papers' definitions (loops over inputs and experts, sorts, no assignment
 // lists): outputs, balancing losses, gradients, capacity drops, bias balancing, hash routing, shared
 // experts, parameter counts, and the errors of invalid combinations.
-#include "../../native/model/aux_loss.h"
+#include "../../native/ops/router_losses.h"
 #include "../../native/model/classifier.h"
 #include "../../native/model/moe_layer.h"
 #include "../../native/model/routing.h"
