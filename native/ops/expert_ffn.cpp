@@ -70,32 +70,6 @@ void for_row_pieces(const int64_t* off, int64_t E, Fn&& fn) {
   });
 }
 
-// out = bias + a·b (a [n,k], b [k,m], bias [m] or undefined, out [n,m]): in kernels::row_gemm for
-// contiguous float32 where the CPU has it (no packing: faster than BLAS for an expert's few rows), else BLAS.
-void rows_times(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias = {}) {
-  const bool fits = a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat && out.scalar_type() == at::kFloat &&
-                    a.is_contiguous() && b.is_contiguous() && out.is_contiguous() &&
-                    (!bias.defined() || (bias.scalar_type() == at::kFloat && bias.is_contiguous()));
-  if (!fits || !kernels::row_gemm_available()) {
-    if (bias.defined()) {
-      at::addmm_out(out, bias, a, b);
-    } else {
-      at::mm_out(out, a, b);
-    }
-    return;
-  }
-  kernels::row_gemm(a.data_ptr<float>(), a.size(1), a.size(0), b.data_ptr<float>(), b.size(0), b.size(1),
-                    bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>(), out.size(1));
-}
-
-// dh *= (a > 0): ReLU's derivative from its output (a > 0 exactly where the input was).
-template <typename scalar_t>
-void relu_backward_inplace(at::Tensor& dh, const at::Tensor& a) {
-  scalar_t* d = dh.data_ptr<scalar_t>();
-  const scalar_t* act = a.data_ptr<scalar_t>();
-  for (int64_t i = 0, n = dh.numel(); i < n; ++i) d[i] = act[i] > scalar_t(0) ? d[i] : scalar_t(0);
-}
-
 // The row-kernel path (float32 on a CPU with AVX-512F): every product of an expert runs in
 // kernels::row_gemm on raw pointers. BLAS runs an expert's few rows slower than this kernel, and slowest
 // where an operand is transposed (the forward's x·Wᵀ), so the forward transposes each expert's weights
@@ -107,6 +81,29 @@ bool uses_row_kernels(std::initializer_list<const at::Tensor*> operands) {
     if (t->scalar_type() != at::kFloat || !t->device().is_cpu()) return false;
   }
   return kernels::row_gemm_available();
+}
+
+// out = bias + a·b (a [n,k], b [k,m], bias [m] or undefined, out [n,m]): in kernels::row_gemm for
+// contiguous float32 where the CPU has it (no packing: faster than BLAS for an expert's few rows), else BLAS.
+void rows_times(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& bias = {}) {
+  const bool fits = uses_row_kernels({&out, &a, &b, bias.defined() ? &bias : &out}) && a.is_contiguous() &&
+                    b.is_contiguous() && out.is_contiguous() && (!bias.defined() || bias.is_contiguous());
+  if (!fits) {
+    if (bias.defined()) {
+      at::addmm_out(out, bias, a, b);
+    } else {
+      at::mm_out(out, a, b);
+    }
+    return;
+  }
+  kernels::row_gemm(a.data_ptr<float>(), a.size(1), a.size(0), b.data_ptr<float>(), b.size(0), b.size(1),
+                    bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>(), out.size(1));
+}
+
+// d *= (act > 0) over n values: ReLU's derivative from its output (act > 0 exactly where the input was).
+template <typename scalar_t>
+void relu_backward_inplace(scalar_t* d, const scalar_t* act, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = act[i] > scalar_t(0) ? d[i] : scalar_t(0);
 }
 
 // Column sums of x [n,cols] (row stride ld) into out [cols]: a bias gradient.
@@ -190,7 +187,7 @@ void backward_rows(const at::Tensor& grad_out, const at::Tensor& rows, const at:
     kernels::row_gemm_strided(dy, 1, O, O, a, n, F, nullptr, gw2, F);
     column_sums(dy, n, O, O, gb2);
     kernels::row_gemm(dy, O, n, w.w2.data_ptr<float>() + e * O * F, O, F, nullptr, dh, F);
-    for (int64_t i = 0; i < n * F; ++i) dh[i] = a[i] > 0.0f ? dh[i] : 0.0f;
+    relu_backward_inplace(dh, a, n * F);
     kernels::row_gemm_strided(dh, 1, F, F, x, n, H, nullptr, gw1, H);
     column_sums(dh, n, F, F, gb1);
     kernels::row_gemm(dh, F, n, w.w1.data_ptr<float>() + e * F * H, F, H, nullptr,
@@ -214,12 +211,14 @@ void backward_blas(const at::Tensor& grad_out, const at::Tensor& rows, const at:
     at::mm_out(gw2, dy.t(), a);
     at::sum_out(gb2, dy, 0);
     at::Tensor dh = dh_all.narrow(0, off[e], n);
-    rows_times(dh, dy, w.w2[e]);
-    AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "relu_backward", [&] { relu_backward_inplace<scalar_t>(dh, a); });
+    at::mm_out(dh, dy, w.w2[e]);
+    AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "relu_backward", [&] {
+      relu_backward_inplace(dh.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), dh.numel());
+    });
     at::mm_out(gw1, dh.t(), x);
     at::sum_out(gb1, dh, 0);
     at::Tensor gx = g.rows.narrow(0, off[e], n);
-    rows_times(gx, dh, w.w1[e]);
+    at::mm_out(gx, dh, w.w1[e]);
   });
 }
 
