@@ -116,13 +116,7 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor
   Balance balance = balancing_loss(gate.counts, gate.prob_sums, T);
   out.aux_loss = balance.loss;
   RoutingRecord& r = out.routing;
-  if (x.is_cuda()) {
-    r.token = at::arange(T, gate.idx.options()).unsqueeze(1).expand({T, k}).reshape({-1});
-  } else {  // one op instead of four: this runs every training step
-    r.token = at::empty({T * k}, gate.idx.options());
-    int64_t* token = r.token.data_ptr<int64_t>();
-    for (int64_t a = 0; a < T * k; ++a) token[a] = a / k;
-  }
+  r.token = at::arange(T * k, gate.idx.options()).div_(k, "floor");  // assignment t*k+j belongs to input t
   r.expert = gate.idx.reshape({-1});
   r.weight = weights.detach().reshape({-1});
   r.load = load;
