@@ -8,7 +8,7 @@
 // Body kind json-parse: JSON bodies, the server reading them with JSON.parse instead of its fast reader.
 //
 //   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1] [--bodies json,binary]
-//     [--node-flags=--max-semi-space-size=32] [--model file] [--out bench/results]
+//     [--max-delay-ms 0] [--node-flags=--max-semi-space-size=32] [--model file] [--out bench/results]
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     // request (V8's semi-space; a common Node server setting). Both modes run with the same settings.
     threads: { type: 'string', default: '1' },
     'node-flags': { type: 'string', default: '--max-semi-space-size=32' },  // pass --node-flags= for none
+    'max-delay-ms': { type: 'string', default: '0' },  // the micro-batching server's (1 to compare with a timer)
     out: { type: 'string', default: 'bench/results' },
     bodies: { type: 'string', default: 'json,binary' },
   },
@@ -54,7 +55,8 @@ const bodies = {
 };
 
 function startServer(batching, bodyKind) {
-  const args = [path.resolve('examples/server/server.mjs'), '--model', modelFile, '--port', '0', ...(batching ? [] : ['--no-batching']),
+  const args = [path.resolve('examples/server/server.mjs'), '--model', modelFile, '--port', '0',
+    ...(batching ? ['--max-delay-ms', values['max-delay-ms']] : ['--no-batching']),
     ...(bodyKind === 'json-parse' ? ['--json-parse'] : []),
     ...(values.threads ? ['--threads', values.threads] : [])];
   const child = spawn(process.execPath, [...values['node-flags'].split(' ').filter(Boolean), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -136,14 +138,14 @@ const ratios = Object.fromEntries(bodyKinds.map((b) => [b, median(roundRatios[b]
 const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const bodyNames = { json: 'JSON {"pixels": [784 numbers]}', 'json-parse': 'the same JSON, read by JSON.parse', binary: 'raw float32, 3136 bytes' };
 const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
-  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], model: 'reference MoE (784-256, 8 experts of 256-128-256, top-2)', bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, runs };
+  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), model: 'reference MoE (784-256, 8 experts of 256-128-256, top-2)', bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, runs };
 mkdirSync(values.out, { recursive: true });
 const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const row = (key) => { const s = summary[key]; const [b, mode] = key.split(' '); return `| ${bodyNames[b]} | ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
 const md = [
   `# Service load test: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run. Command: \`${['npm run bench:serve', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
+  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run; micro-batching with maxDelayMs ${values['max-delay-ms']}. Command: \`${['npm run bench:serve', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
   '| body | mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...Object.keys(summary).map(row), '',
