@@ -1,8 +1,9 @@
 // Times the hand-written CPU kernels against what they replace, on one thread, at the reference model's
 // shapes (8 experts of 256 -> 128 -> 256): the experts' forward products at 16 rows each (batch 64,
 // top-2) and at 250 rows (batch 1,000), kernels::row_gemm against ATen's addmm with the weights as stored
-// (the BLAS path); the weight gradients, row_gemm_strided against mm(dYᵀ, H); and the per-step weight
-// transpose against ATen's strided copy. Each comparison alternates the two sides for `rounds` rounds
+// (the BLAS path); the training forward's x·Wᵀ on the weights as stored (row_gemm_nt) against
+// transposing them for row_gemm, at 16 and 32 rows; the weight gradients, row_gemm_strided against
+// mm(dYᵀ, H); and the weight transpose against ATen's strided copy. Each comparison alternates the two sides for `rounds` rounds
 // and prints one JSON line: the median microseconds of each side and the median of the per-round ratios.
 // Run through `node bench/kernels.mjs`, which writes bench/results/.
 #include <ATen/ATen.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "../../native/kernels/row_gemm.h"
+#include "../../native/kernels/row_gemm_nt.h"
 #include "../../native/kernels/transpose.h"
 
 namespace {
@@ -40,16 +42,16 @@ double time_us(const std::function<void()>& fn) {
   }
 }
 
-void compare(const std::string& what, const std::function<void()>& ours, const std::function<void()>& theirs,
-             int rounds) {
+void compare(const std::string& what, const std::string& against, const std::function<void()>& ours,
+             const std::function<void()>& theirs, int rounds) {
   std::vector<double> a, b, ratio;
   for (int r = 0; r < rounds; ++r) {
     a.push_back(time_us(ours));
     b.push_back(time_us(theirs));
     ratio.push_back(b.back() / a.back());
   }
-  std::printf("{\"what\": \"%s\", \"ours_us\": %.2f, \"aten_us\": %.2f, \"speedup\": %.3f}\n", what.c_str(),
-              median(a), median(b), median(ratio));
+  std::printf("{\"what\": \"%s\", \"against\": \"%s\", \"ours_us\": %.2f, \"theirs_us\": %.2f, \"speedup\": %.3f}\n",
+              what.c_str(), against.c_str(), median(a), median(b), median(ratio));
   std::fflush(stdout);
 }
 
@@ -79,7 +81,43 @@ void expert_forward(int64_t rows, int rounds) {
       at::addmm_out(ye, b2[e], he, w2[e].t());
     }
   };
-  compare("expert forward, " + std::to_string(rows) + " rows per expert", ours, theirs, rounds);
+  compare("expert forward, " + std::to_string(rows) + " rows per expert (weights transposed beforehand)", "addmm on W as stored",
+          ours, theirs, rounds);
+}
+
+// The training forward's two ways to x·Wᵀ for every expert over `rows` rows each: row_gemm_nt on the
+// weights as stored against transposing each expert's weights and running row_gemm (what the forward
+// does for experts of more than kMaxRowsWithoutTranspose rows, ops/expert_ffn.cpp).
+void expert_forward_without_transpose(int64_t rows, int rounds) {
+  const auto w1 = at::randn({kExperts, kExpertHidden, kHidden}), b1 = at::randn({kExperts, kExpertHidden});
+  const auto w2 = at::randn({kExperts, kHidden, kExpertHidden}), b2 = at::randn({kExperts, kHidden});
+  const auto x = at::randn({kExperts * rows, kHidden});
+  auto h = at::empty({kExperts * rows, kExpertHidden}), y = at::empty({kExperts * rows, kHidden});
+  std::vector<float> w1_t(kHidden * kExpertHidden), w2_t(kExpertHidden * kHidden);
+  const auto ours = [&] {
+    for (int64_t e = 0; e < kExperts; ++e) {
+      float* he = h.data_ptr<float>() + e * rows * kExpertHidden;
+      moe::kernels::row_gemm_nt(x.data_ptr<float>() + e * rows * kHidden, kHidden, rows,
+                                w1.data_ptr<float>() + e * kExpertHidden * kHidden, kHidden, kExpertHidden, kHidden,
+                                b1.data_ptr<float>() + e * kExpertHidden, he, kExpertHidden);
+      moe::kernels::row_gemm_nt(he, kExpertHidden, rows, w2.data_ptr<float>() + e * kHidden * kExpertHidden,
+                                kExpertHidden, kHidden, kExpertHidden, b2.data_ptr<float>() + e * kHidden,
+                                y.data_ptr<float>() + e * rows * kHidden, kHidden);
+    }
+  };
+  const auto theirs = [&] {
+    for (int64_t e = 0; e < kExperts; ++e) {
+      moe::kernels::transpose(w1.data_ptr<float>() + e * kExpertHidden * kHidden, kExpertHidden, kHidden, w1_t.data());
+      moe::kernels::transpose(w2.data_ptr<float>() + e * kHidden * kExpertHidden, kHidden, kExpertHidden, w2_t.data());
+      float* he = h.data_ptr<float>() + e * rows * kExpertHidden;
+      moe::kernels::row_gemm(x.data_ptr<float>() + e * rows * kHidden, kHidden, rows, w1_t.data(), kHidden,
+                             kExpertHidden, b1.data_ptr<float>() + e * kExpertHidden, he, kExpertHidden);
+      moe::kernels::row_gemm(he, kExpertHidden, rows, w2_t.data(), kExpertHidden, kHidden,
+                             b2.data_ptr<float>() + e * kHidden, y.data_ptr<float>() + e * rows * kHidden, kHidden);
+    }
+  };
+  compare("expert forward on W as stored (row_gemm_nt), " + std::to_string(rows) + " rows per expert",
+          "transposes + row_gemm", ours, theirs, rounds);
 }
 
 // dW2 = dYᵀ·H and dW1 = dHᵀ·X for every expert over `rows` rows each.
@@ -104,7 +142,7 @@ void expert_weight_gradients(int64_t rows, int rounds) {
       at::mm_out(g1, dh.narrow(0, e * rows, rows).t(), x.narrow(0, e * rows, rows));
     }
   };
-  compare("expert weight gradients, " + std::to_string(rows) + " rows per expert", ours, theirs, rounds);
+  compare("expert weight gradients, " + std::to_string(rows) + " rows per expert", "mm(dYᵀ, H)", ours, theirs, rounds);
 }
 
 // All experts' first-layer weights [E,F,H] -> [E,H,F].
@@ -118,7 +156,7 @@ void weight_transpose(int rounds) {
     }
   };
   const auto theirs = [&] { out.copy_(w.transpose(1, 2)); };
-  compare("expert weight transpose", ours, theirs, rounds);
+  compare("expert weight transpose", "ATen's strided copy", ours, theirs, rounds);
 }
 
 }  // namespace
@@ -133,6 +171,8 @@ int main(int argc, char** argv) {
   at::manual_seed(0);
   expert_forward(16, rounds);
   expert_forward(250, rounds);
+  expert_forward_without_transpose(16, rounds);
+  expert_forward_without_transpose(32, rounds);
   expert_weight_gradients(16, rounds);
   weight_transpose(rounds);
   return 0;

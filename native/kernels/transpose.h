@@ -1,5 +1,6 @@
 // A float matrix transposed into another buffer, [rows, cols] -> [cols, rows], both contiguous: the
-// experts' training forward turns each expert's weights [out, in] into [in, out] for kernels::row_gemm.
+// experts' training forward turns the weights [out, in] of an expert with many rows into [in, out] for
+// kernels::row_gemm.
 // On AVX-512 in 16x16 register blocks (`npm run bench:kernels` times it against ATen's strided copy); a
 // plain loop elsewhere and for the edges. Plain C++ on raw pointers (no torch).
 #pragma once

@@ -13,6 +13,7 @@
 #include <torch/autograd.h>
 
 #include "../kernels/row_gemm.h"
+#include "../kernels/row_gemm_nt.h"
 #include "../kernels/transpose.h"
 #include "checks.h"
 
@@ -70,12 +71,11 @@ void for_row_pieces(const int64_t* off, int64_t E, Fn&& fn) {
   });
 }
 
-// The row-kernel path (float32 on a CPU with AVX-512F): every product of an expert runs in
-// kernels::row_gemm on raw pointers. BLAS runs an expert's few rows slower than this kernel, and slowest
-// where an operand is transposed (the forward's x·Wᵀ), so the forward transposes each expert's weights
-// just before its products and the weight gradients read dYᵀ by strides. (In `npm run bench:kernels` at
-// 16 rows per expert the two transposes take about half the time of the forward's products, a sixth of
-// all six products.)
+// The row-kernel path (float32 on a CPU with AVX-512F): every product of an expert runs in the row
+// kernels on raw pointers. BLAS runs an expert's few rows slower than these, and slowest where an operand
+// is transposed (the forward's x·Wᵀ): the forward runs x·Wᵀ on W as stored (row_gemm_nt) or, for experts
+// with many rows, transposes W for row_gemm (see kMaxRowsWithoutTranspose); the input gradients use W as
+// stored and the weight gradients read dYᵀ by strides.
 bool uses_row_kernels(std::initializer_list<const at::Tensor*> operands) {
   for (const at::Tensor* t : operands) {
     if (t->scalar_type() != at::kFloat || !t->device().is_cpu()) return false;
@@ -128,25 +128,43 @@ struct ExpertWeights {
   int64_t O() const { return w2.size(1); }
 };
 
-// out and hidden (post-ReLU) for the rows of expert-contiguous `rows`, in the row kernel. Each thread
-// transposes the experts it runs into its own scratch, kept across calls (fresh pages every step would
-// cost more than the transposes) and still in cache for the products that follow.
+// An expert with at most this many rows runs x·Wᵀ on W as stored (kernels::row_gemm_nt); one with more
+// transposes W first and runs kernels::row_gemm, which reuses each of Wᵀ's rows across 4 of its rows where
+// row_gemm_nt pays a dot product's horizontal sum per output (`npm run bench:kernels` times both at 16
+// and at 32 rows per expert).
+constexpr int64_t kMaxRowsWithoutTranspose = 24;
+
+// out and hidden (post-ReLU) for the rows of expert-contiguous `rows`, in the row kernels. Each thread
+// transposes the experts with many rows that it runs into its own scratch, kept across calls (fresh pages
+// every step would cost more than the transposes) and still in cache for the products that follow.
 void forward_rows(const at::Tensor& rows, const int64_t* off, const ExpertWeights& w, at::Tensor& hidden,
                   at::Tensor& out) {
   const int64_t F = w.F(), H = w.H(), O = w.O();
   for_each_expert(off, w.E(), [&](int64_t e) {
     const int64_t n = off[e + 1] - off[e];
     if (n == 0) return;
+    const float* x = rows.data_ptr<float>() + off[e] * H;
+    const float* w1 = w.w1.data_ptr<float>() + e * F * H;
+    const float* w2 = w.w2.data_ptr<float>() + e * O * F;
+    const float* b1 = w.b1.data_ptr<float>() + e * F;
+    const float* b2 = w.b2.data_ptr<float>() + e * O;
+    float* h = hidden.data_ptr<float>() + off[e] * F;
+    float* y = out.data_ptr<float>() + off[e] * O;
+    if (n <= kMaxRowsWithoutTranspose) {
+      kernels::row_gemm_nt(x, H, n, w1, H, F, H, b1, h, F);
+      relu_inplace(h, n * F);
+      kernels::row_gemm_nt(h, F, n, w2, F, O, F, b2, y, O);
+      return;
+    }
     thread_local std::vector<float> scratch;
     scratch.resize(static_cast<size_t>(H * F + F * O));
     float* w1_t = scratch.data();
     float* w2_t = scratch.data() + H * F;
-    kernels::transpose(w.w1.data_ptr<float>() + e * F * H, F, H, w1_t);
-    kernels::transpose(w.w2.data_ptr<float>() + e * O * F, O, F, w2_t);
-    float* h = hidden.data_ptr<float>() + off[e] * F;
-    kernels::row_gemm(rows.data_ptr<float>() + off[e] * H, H, n, w1_t, H, F, w.b1.data_ptr<float>() + e * F, h, F);
+    kernels::transpose(w1, F, H, w1_t);
+    kernels::transpose(w2, O, F, w2_t);
+    kernels::row_gemm(x, H, n, w1_t, H, F, b1, h, F);
     relu_inplace(h, n * F);
-    kernels::row_gemm(h, F, n, w2_t, F, O, w.b2.data_ptr<float>() + e * O, out.data_ptr<float>() + off[e] * O, O);
+    kernels::row_gemm(h, F, n, w2_t, F, O, b2, y, O);
   });
 }
 

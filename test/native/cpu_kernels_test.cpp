@@ -6,6 +6,7 @@
 #include "../../native/kernels/finite.h"
 #include "../../native/kernels/permute.h"
 #include "../../native/kernels/row_gemm.h"
+#include "../../native/kernels/row_gemm_nt.h"
 #include "../../native/kernels/sparse_rows.h"
 #include "../../native/kernels/transpose.h"
 #include "../../native/model/classifier.h"
@@ -279,6 +280,31 @@ MOE_TEST(row_gemm_with_a_transposed_matches_mm) {
     kernels::row_gemm_strided(stored.data_ptr<float>(), 1, m + 3, m, b.data_ptr<float>(), k, n, nullptr,
                               out.data_ptr<float>(), n);
     expect_close(out, torch::mm(stored.narrow(1, 0, m).t(), b), 1e-4, 1e-5, c10::str("k ", k));
+  }
+}
+
+MOE_TEST(row_gemm_nt_matches_addmm) {
+  if (!kernels::row_gemm_available()) throw moe::testing::Skipped("this CPU has no AVX-512F (the experts use BLAS)");
+  torch::manual_seed(51);
+  // Rows of a: one 4 x 4 block with a tail, past one 16-row chunk (37), a lone row; rows of b: blocks of 4
+  // and a tail (130), fewer than 4; k: whole vectors (256), a masked last vector (37), less than one (5).
+  // Every operand with a row stride wider than its row.
+  for (const int64_t m : {7, 37, 1}) {
+    for (const int64_t n : {130, 3}) {
+      for (const int64_t k : {256, 37, 5}) {
+        const auto a_wide = torch::randn({m, k + 3}), b_wide = torch::randn({n, k + 2}), bias = torch::randn({n});
+        const auto a = a_wide.narrow(1, 0, k), b = b_wide.narrow(1, 0, k);
+        auto out_wide = torch::full({m, n + 5}, 7.0f);
+        kernels::row_gemm_nt(a.data_ptr<float>(), k + 3, m, b.data_ptr<float>(), k + 2, n, k, bias.data_ptr<float>(),
+                             out_wide.data_ptr<float>(), n + 5);
+        const std::string what = c10::str("m ", m, ", n ", n, ", k ", k);
+        expect_close(out_wide.narrow(1, 0, n), torch::addmm(bias, a, b.t()), 1e-4, 1e-4, what);
+        moe::testing::expect_equal(out_wide.narrow(1, n, 5), torch::full({m, 5}, 7.0f), what + ": beyond the row untouched");
+        kernels::row_gemm_nt(a.data_ptr<float>(), k + 3, m, b.data_ptr<float>(), k + 2, n, k, nullptr,
+                             out_wide.data_ptr<float>(), n + 5);
+        expect_close(out_wide.narrow(1, 0, n), torch::mm(a, b.t()), 1e-4, 1e-4, what + ", no bias");
+      }
+    }
   }
 }
 

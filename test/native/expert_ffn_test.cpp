@@ -30,8 +30,8 @@ struct Shape {
 // (H for the experts themselves, fewer when inference composes a later linear map into them).
 Shape tiny(int64_t O) { return {6, 5, O, {0, 7, 7, 15, 16}}; }
 
-// In float64 (BLAS) or float32 (the row kernels where the CPU has AVX-512F: transposes, strided weight
-// gradients), with tolerances to match.
+// In float64 (BLAS) or float32 (the row kernels where the CPU has AVX-512F: x·Wᵀ on W as stored or
+// transposed, strided weight gradients), with tolerances to match.
 void check_against_per_row_reference(const Shape& shape, torch::Dtype dtype = torch::kDouble) {
   torch::manual_seed(20);
   const std::vector<int64_t>& offsets = shape.offsets;
@@ -71,14 +71,16 @@ MOE_TEST(expert_ffn_in_float32_matches_per_row_reference) { check_against_per_ro
 
 MOE_TEST(expert_ffn_in_float32_at_row_kernel_sizes_matches_per_row_reference) {
   // Weights of 36 x 70 (full 16 x 16 transpose blocks and edges both ways; O = 70 > 64 columns: a full
-  // 4 x 64 register block and a masked tail); experts of 40 rows (ten blocks of 4), none, 1 and 29 (a
-  // tail); 70 rows at 2 threads, which split the experts between them (0 | 1, 2, 3), each thread
-  // transposing into its own scratch. Then O = 10, as inference composes it.
+  // 4 x 64 register block and a masked tail); experts of 40 rows (ten blocks of 4), none, 1, 13 and 29
+  // (tails). Experts of up to 24 rows (1, 13) run on the weights as stored (row_gemm_nt: k = 70 and 36,
+  // each with a masked last vector; 4 x 4 blocks and tails both ways), the others transposed first. 83
+  // rows at 2 threads, which split the experts between them (0 to 3 | 4), each thread transposing into
+  // its own scratch. Then O = 10, as inference composes it.
   const int threads_before = at::get_num_threads();
   at::set_num_threads(2);
   try {
-    check_against_per_row_reference({70, 36, 70, {0, 40, 40, 41, 70}}, torch::kFloat);
-    check_against_per_row_reference({70, 36, 10, {0, 40, 40, 41, 70}}, torch::kFloat);
+    check_against_per_row_reference({70, 36, 70, {0, 40, 40, 41, 54, 83}}, torch::kFloat);
+    check_against_per_row_reference({70, 36, 10, {0, 40, 40, 41, 54, 83}}, torch::kFloat);
   } catch (...) {
     at::set_num_threads(threads_before);
     throw;
