@@ -1,8 +1,29 @@
 // CPU combine: per token, k scaled row additions (forward) or k scaled copies and dot products (backward).
-// The inner loops run over H contiguous values, which the compiler turns into SIMD code.
+// The inner loops run over H contiguous values, which the compiler turns into SIMD code (the dot products
+// through partial sums).
 #include "combine.h"
+#include "simd_clones.h"
 
 namespace moe::kernels {
+namespace {
+
+// sum_h a[h] * b[h] in kLanes partial sums: one running sum would be a chain of dependent adds (the
+// compiler may not reorder float sums), the partial sums become SIMD lanes.
+template <typename scalar_t>
+MOE_ALWAYS_INLINE scalar_t dot_product(const scalar_t* __restrict a, const scalar_t* __restrict b, int64_t n) {
+  constexpr int64_t kLanes = 16;
+  scalar_t partial[kLanes] = {};
+  int64_t h = 0;
+  for (; h + kLanes <= n; h += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) partial[l] += a[h + l] * b[h + l];
+  }
+  for (; h < n; ++h) partial[0] += a[h] * b[h];
+  scalar_t sum = 0;
+  for (int64_t l = 0; l < kLanes; ++l) sum += partial[l];
+  return sum;
+}
+
+}  // namespace
 
 template <typename scalar_t>
 void combine_forward_cpu(const scalar_t* rows, const scalar_t* weights, const int64_t* assignment_to_sorted,
@@ -19,7 +40,7 @@ void combine_forward_cpu(const scalar_t* rows, const scalar_t* weights, const in
 }
 
 template <typename scalar_t>
-void combine_backward_cpu(const scalar_t* rows, const scalar_t* weights, const int64_t* assignment_to_sorted,
+MOE_SIMD_CLONES void combine_backward_cpu(const scalar_t* rows, const scalar_t* weights, const int64_t* assignment_to_sorted,
                           const scalar_t* grad_y, int64_t T, int64_t k, int64_t H, scalar_t* grad_rows,
                           scalar_t* grad_weights) {
   for (int64_t t = 0; t < T; ++t) {
@@ -29,12 +50,8 @@ void combine_backward_cpu(const scalar_t* rows, const scalar_t* weights, const i
       const scalar_t w = weights[t * k + j];
       const scalar_t* __restrict row = rows + s * H;
       scalar_t* __restrict grad_row = grad_rows + s * H;
-      scalar_t dot = 0;
-      for (int64_t h = 0; h < H; ++h) {
-        grad_row[h] = w * dy[h];
-        dot += row[h] * dy[h];
-      }
-      grad_weights[t * k + j] = dot;
+      for (int64_t h = 0; h < H; ++h) grad_row[h] = w * dy[h];
+      grad_weights[t * k + j] = dot_product(row, dy, H);
     }
   }
 }

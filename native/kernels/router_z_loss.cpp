@@ -10,10 +10,10 @@ double router_z_loss_forward_cpu(const scalar_t* logits, int64_t T, int64_t E, s
   double sum = 0;
   for (int64_t t = 0; t < T; ++t) {
     const scalar_t* row = logits + t * E;
-    const double top = *std::max_element(row, row + E);  // shifted, so that exp cannot overflow
-    double exps = 0;
-    for (int64_t e = 0; e < E; ++e) exps += std::exp(static_cast<double>(row[e]) - top);
-    const double l = top + std::log(exps);
+    const scalar_t top = *std::max_element(row, row + E);  // shifted, so that exp cannot overflow
+    double exps = 0;  // exp in the input's precision (float's is several times cheaper), summed in double
+    for (int64_t e = 0; e < E; ++e) exps += static_cast<double>(std::exp(row[e] - top));
+    const double l = static_cast<double>(top) + std::log(exps);
     lse[t] = static_cast<scalar_t>(l);
     sum += l * l;
   }
@@ -25,9 +25,10 @@ void router_z_loss_backward_cpu(const scalar_t* logits, const scalar_t* lse, int
                                 scalar_t* grad_logits) {
   const double scale = 2.0 * grad_z / static_cast<double>(T);
   for (int64_t t = 0; t < T; ++t) {
-    const double l = static_cast<double>(lse[t]);
+    const scalar_t l = lse[t];
+    const double scaled_l = scale * static_cast<double>(l);
     for (int64_t e = 0; e < E; ++e) {
-      grad_logits[t * E + e] = static_cast<scalar_t>(scale * l * std::exp(static_cast<double>(logits[t * E + e]) - l));
+      grad_logits[t * E + e] = static_cast<scalar_t>(scaled_l * static_cast<double>(std::exp(logits[t * E + e] - l)));
     }
   }
 }

@@ -55,12 +55,15 @@ __attribute__((target("avx512f"), always_inline)) inline void block(const float*
       for (int c = 0; c < C; ++c) acc[r * C + c] = _mm512_fmadd_ps(av, bv[c], acc[r * C + c]);
     }
   }
-  if constexpr (R * C == 16) {
-    alignas(64) float sums[16];
-    _mm512_store_ps(sums, sums_of_16(acc));
-    for (int r = 0; r < R; ++r) {
-      for (int c = 0; c < C; ++c) out[r * ldo + c] = sums[r * C + c] + (bias ? bias[c] : 0.0f);
-    }
+  if constexpr (R == 4 && C == 4) {
+    // Lanes 4r..4r+3 hold row r's four outputs: the bias's four values in every 128-bit lane, then one
+    // 4-wide store per row.
+    __m512 sums = sums_of_16(acc);
+    if (bias) sums = _mm512_add_ps(sums, _mm512_broadcast_f32x4(_mm_loadu_ps(bias)));
+    _mm_storeu_ps(out, _mm512_extractf32x4_ps(sums, 0));
+    _mm_storeu_ps(out + ldo, _mm512_extractf32x4_ps(sums, 1));
+    _mm_storeu_ps(out + 2 * ldo, _mm512_extractf32x4_ps(sums, 2));
+    _mm_storeu_ps(out + 3 * ldo, _mm512_extractf32x4_ps(sums, 3));
   } else {
     for (int r = 0; r < R; ++r) {
       for (int c = 0; c < C; ++c) out[r * ldo + c] = _mm512_reduce_add_ps(acc[r * C + c]) + (bias ? bias[c] : 0.0f);

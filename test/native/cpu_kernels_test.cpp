@@ -81,7 +81,7 @@ MOE_TEST(simd_adam_matches_reference_step_and_per_parameter_gradients_match_flat
 
 MOE_TEST(threaded_float_combine_and_permute_match_double_reference) {
   torch::manual_seed(42);
-  const int64_t T = 600, E = 8, k = 2, H = 64;  // several token chunks per thread
+  const int64_t T = 600, E = 8, k = 2, H = 70;  // several token chunks per thread; H: 16-wide partial sums and a tail
   const auto idx = random_choices(T, E, k);
   const auto plan = ops::make_dispatch_plan(idx, E);
   const auto x = torch::randn({T, H}).requires_grad_();
