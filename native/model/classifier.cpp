@@ -13,6 +13,7 @@
 
 #include "../ops/cuda_support.h"
 #include "../ops/input_linear.h"
+#include "../ops/narrow_linear.h"
 #include "dropout.h"
 #include "init.h"
 #include "moe_layer.h"
@@ -72,7 +73,7 @@ class MoEClassifierModel : public Classifier {
   ForwardResult forward(const at::Tensor& x) override {
     MoELayerOutput m = moe_->forward(dropout_(input_(x), is_training()), x);
     const at::Tensor y = dropout_(m.y, is_training());
-    return ForwardResult{at::addmm(out_b_, y, out_w_.t()), m.aux_loss, m.z_loss, m.routing};
+    return ForwardResult{ops::narrow_linear(y, out_w_, out_b_), m.aux_loss, m.z_loss, m.routing};
   }
 
   InferenceFn inference(int64_t rows) override {
@@ -160,7 +161,7 @@ class DenseClassifierModel : public Classifier {
   ForwardResult forward(const at::Tensor& x) override {
     const at::Tensor h = at::addmm(fc1_b_, dropout_(input_(x), is_training()), fc1_w_.t()).relu_();
     const at::Tensor y = dropout_(at::addmm(fc2_b_, h, fc2_w_.t()), is_training());
-    return ForwardResult{at::addmm(out_b_, y, out_w_.t()), at::Tensor(), at::Tensor(), {}};
+    return ForwardResult{ops::narrow_linear(y, out_w_, out_b_), at::Tensor(), at::Tensor(), {}};
   }
 
   void set_process_group(std::shared_ptr<dist::Group> group, bool) override {
@@ -173,7 +174,7 @@ class DenseClassifierModel : public Classifier {
     const at::Tensor w = at::mm(out_w_, fc2_w_), b = at::addmv(out_b_, out_w_, fc2_b_);
     return [this, w, b](const at::Tensor& x) {
       const at::Tensor h = at::addmm(fc1_b_, input_(x), fc1_w_.t()).relu_();
-      return ForwardResult{at::addmm(b, h, w.t()), at::Tensor(), at::Tensor(), {}};
+      return ForwardResult{ops::narrow_linear(h, w, b), at::Tensor(), at::Tensor(), {}};
     };
   }
 

@@ -6,6 +6,7 @@
 #include "../kernels/row_hash.h"
 #include "../ops/dispatch.h"
 #include "../ops/expert_ffn.h"
+#include "../ops/narrow_linear.h"
 #include "../ops/router_losses.h"
 #include "../ops/topk_gate.h"
 #include "expert_parallel.h"
@@ -86,7 +87,7 @@ at::Tensor MoELayer::gate_logits(const at::Tensor& x) {
     const double eps = config_.gate_jitter;
     gate_in = x * at::empty_like(x).uniform_(1.0 - eps, 1.0 + eps, noise_gen_);
   }
-  at::Tensor logits = at::addmm(gate_b, gate_in, gate_w.t());
+  at::Tensor logits = ops::narrow_linear(gate_in, gate_w, gate_b);
   if (is_training() && config_.gate_noise > 0) {
     logits = logits + at::randn(logits.sizes(), noise_gen_, logits.options()) * config_.gate_noise;
   }

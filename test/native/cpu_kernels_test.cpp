@@ -14,6 +14,7 @@
 #include "../../native/ops/fused_adam.h"
 #include "../../native/ops/augment.h"
 #include "../../native/ops/input_linear.h"
+#include "../../native/ops/narrow_linear.h"
 #include "testing.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -306,6 +307,37 @@ MOE_TEST(row_gemm_nt_matches_addmm) {
       }
     }
   }
+}
+
+MOE_TEST(narrow_linear_matches_addmm_forward_and_backward) {
+  torch::manual_seed(52);
+  // The router's and the output layer's shapes (8 and 10 outputs) and a tail of 3; 37 rows (4-row blocks
+  // and a tail), 70 inputs (a masked last vector). float32 takes the row kernels where the CPU has
+  // AVX-512F, float64 addmm; both against ATen's addmm and its autograd.
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    for (const int64_t O : {8, 10, 3}) {
+      const int64_t T = 37, H = 70;
+      const auto opts = torch::TensorOptions().dtype(dtype);
+      const auto x = torch::randn({T, H}, opts).requires_grad_(), w = torch::randn({O, H}, opts).requires_grad_();
+      const auto b = torch::randn({O}, opts).requires_grad_();
+      const auto rx = x.detach().clone().requires_grad_(), rw = w.detach().clone().requires_grad_();
+      const auto rb = b.detach().clone().requires_grad_();
+      const auto y = ops::narrow_linear(x, w, b), ref = torch::addmm(rb, rx, rw.t());
+      const std::string what = c10::str(dtype, ", ", O, " outputs");
+      expect_close(y, ref, 1e-4, 1e-5, what + ": forward");
+      const auto g = torch::randn({T, O}, opts);
+      y.backward(g);
+      ref.backward(g);
+      expect_close(x.grad(), rx.grad(), 1e-4, 1e-5, what + ": grad x");
+      expect_close(w.grad(), rw.grad(), 1e-4, 1e-5, what + ": grad w");
+      expect_close(b.grad(), rb.grad(), 1e-4, 1e-5, what + ": grad b");
+    }
+  }
+  // Only what needs a gradient gets one (a frozen input: the gate's input is the hidden layer's output).
+  const auto x = torch::randn({5, 16}), w = torch::randn({4, 16}).requires_grad_(), b = torch::randn({4});
+  ops::narrow_linear(x, w, b).sum().backward();
+  EXPECT_TRUE(w.grad().defined() && !b.grad().defined() && !x.grad().defined(), "gradients only where asked");
+  expect_close(w.grad(), x.sum(0).expand({4, 16}), 1e-4, 1e-5, "grad w of a sum");
 }
 
 MOE_TEST(transpose_matches_aten) {
