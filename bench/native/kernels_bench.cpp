@@ -3,10 +3,13 @@
 // top-2) and at 250 rows (batch 1,000), kernels::row_gemm against ATen's addmm with the weights as stored
 // (the BLAS path); the training forward's x·Wᵀ on the weights as stored (row_gemm_nt) against
 // transposing them for row_gemm, at 16 and 32 rows; the weight gradients, row_gemm_strided against
-// mm(dYᵀ, H); and the weight transpose against ATen's strided copy. Each comparison alternates the two sides for `rounds` rounds
+// mm(dYᵀ, H); the weight transpose against ATen's strided copy; the router's gate and the output layer
+// (ops::narrow_linear) against addmm with autograd; and one Adam step at the MoE's and dense256's sizes
+// against torch.optim.Adam's ops. Each comparison alternates the two sides for `rounds` rounds
 // and prints one JSON line: the median microseconds of each side and the median of the per-round ratios.
 // Run through `node bench/kernels.mjs`, which writes bench/results/.
 #include <ATen/ATen.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +22,8 @@
 #include "../../native/kernels/row_gemm.h"
 #include "../../native/kernels/row_gemm_nt.h"
 #include "../../native/kernels/transpose.h"
+#include "../../native/kernels/adam.h"
+#include "../../native/ops/narrow_linear.h"
 
 namespace {
 
@@ -159,6 +164,39 @@ void weight_transpose(int rounds) {
   compare("expert weight transpose", "ATen's strided copy", ours, theirs, rounds);
 }
 
+// The router's gate (64 inputs of 256 values -> 8 logits) and the output layer (-> 10 classes), forward
+// and backward: ops::narrow_linear (row kernels) against addmm and its autograd backward.
+void narrow_layer(int64_t outputs, const std::string& name, int rounds) {
+  const int64_t rows = 64;
+  const auto x = torch::randn({rows, kHidden}).requires_grad_(), w = torch::randn({outputs, kHidden}).requires_grad_();
+  const auto b = torch::randn({outputs}).requires_grad_(), g = torch::randn({rows, outputs});
+  const auto pass = [&](bool ours) {
+    for (const auto* t : {&x, &w, &b}) const_cast<torch::Tensor*>(t)->mutable_grad().reset();
+    (ours ? moe::ops::narrow_linear(x, w, b) : torch::addmm(b, x, w.t())).backward(g);
+  };
+  compare(name + ", 64 rows, forward and backward (narrow_linear)", "addmm and its autograd backward",
+          [&] { pass(true); }, [&] { pass(false); }, rounds);
+}
+
+// One Adam step over `n` values, our one-pass loop (kernels::adam_step_cpu) against the ops that
+// torch.optim.Adam runs on one tensor; n: the reference MoE's and dense256's parameter counts.
+void adam_step(int64_t n, const std::string& name, int rounds) {
+  auto p = torch::randn({n}), g = torch::randn({n}), m = torch::zeros({n}), v = torch::zeros({n});
+  const moe::kernels::AdamHyper h;
+  const double lr = 1e-3, bc1 = 1 - std::pow(h.beta1, 10), bc2 = 1 - std::pow(h.beta2, 10);
+  const auto ours = [&] {
+    moe::kernels::adam_step_cpu(p.data_ptr<float>(), g.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>(), n,
+                                lr, 10, h);
+  };
+  const auto theirs = [&] {
+    m.mul_(h.beta1).add_(g, 1 - h.beta1);
+    v.mul_(h.beta2).addcmul_(g, g, 1 - h.beta2);
+    const auto denom = (v.sqrt() / std::sqrt(bc2)).add_(h.eps);
+    p.addcdiv_(m, denom, -lr / bc1);
+  };
+  compare("Adam step over " + name, "torch.optim.Adam's ops on one tensor", ours, theirs, rounds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,5 +213,9 @@ int main(int argc, char** argv) {
   expert_forward_without_transpose(32, rounds);
   expert_weight_gradients(16, rounds);
   weight_transpose(rounds);
+  narrow_layer(8, "router gate (8 experts)", rounds);
+  narrow_layer(10, "output layer (10 classes)", rounds);
+  adam_step(732946, "732,946 values (the reference MoE)", rounds);
+  adam_step(335114, "335,114 values (dense256)", rounds);
   return 0;
 }
