@@ -287,10 +287,11 @@ MOE_TEST(row_gemm_with_a_transposed_matches_mm) {
 MOE_TEST(row_gemm_nt_matches_addmm) {
   if (!kernels::row_gemm_available()) throw moe::testing::Skipped("this CPU has no AVX-512F (the experts use BLAS)");
   torch::manual_seed(51);
-  // Rows of a: one 4 x 4 block with a tail, past one 16-row chunk (37), a lone row; rows of b: blocks of 4
-  // and a tail (130), fewer than 4; k: whole vectors (256), a masked last vector (37), less than one (5).
-  // Every operand with a row stride wider than its row.
-  for (const int64_t m : {7, 37, 1}) {
+  // Rows of a: a block of 4 and a tail of 3 (7), of 2 (6), past one 16-row chunk with a tail of 1 (37), a
+  // lone row; rows of b: blocks of 4 and a tail (130; the tails' blocks of 16, 8 and 5 with their own
+  // tails), fewer than 4; k: whole vectors (256), a masked last vector (37), less than one (5). Every
+  // operand with a row stride wider than its row.
+  for (const int64_t m : {7, 6, 37, 1}) {
     for (const int64_t n : {130, 3}) {
       for (const int64_t k : {256, 37, 5}) {
         const auto a_wide = torch::randn({m, k + 3}), b_wide = torch::randn({n, k + 2}), bias = torch::randn({n});
