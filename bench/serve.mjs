@@ -9,13 +9,15 @@
 //
 //   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1] [--bodies json,binary]
 //     [--max-delay-ms 0] [--node-flags=--max-semi-space-size=32] [--model file] [--out bench/results]
+// --model serves another saved model (its shapes go in the results, its file name in theirs); by default the
+// reference MoE, trained briefly here.
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MoEClassifier, buildInfo, loadMnist } from '../dist/lib/index.js';
+import { MoEClassifier, buildInfo, loadMnist, loadModel } from '../dist/lib/index.js';
 import { currentCommit, median, slug } from './common.mjs';
 
 const { values } = parseArgs({
@@ -47,6 +49,15 @@ if (!modelFile) {
   await m.save(modelFile);
   m.dispose();
 }
+// What is served, from the file's own config (a --model file need not be the reference model).
+const modelName = await (async () => {
+  const m = await loadModel(modelFile);
+  const c = m.config;
+  m.dispose();
+  return c.kind === 'moe'
+    ? `MoE (${c.inputSize}-${c.hiddenSize}, ${c.numExperts} experts of ${c.hiddenSize}-${c.expertHiddenSize}-${c.hiddenSize}, top-${c.topK})${values.model ? '' : ', the reference model'}`
+    : `dense (${c.inputSize}-${c.hiddenSize}, FFN ${c.hiddenSize}-${c.expertHiddenSize}-${c.hiddenSize})`;
+})();
 const test = await loadMnist({ split: 'test', limit: 256 });
 const pixelsOf = (i) => test.inputs.slice(i * 784, (i + 1) * 784);
 const bodies = {
@@ -138,14 +149,14 @@ const ratios = Object.fromEntries(bodyKinds.map((b) => [b, median(roundRatios[b]
 const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const bodyNames = { json: 'JSON {"pixels": [784 numbers]}', 'json-parse': 'the same JSON, read by JSON.parse', binary: 'raw float32, 3136 bytes' };
 const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
-  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), model: 'reference MoE (784-256, 8 experts of 256-128-256, top-2)', bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, runs };
+  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), model: modelName, bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, runs };
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
+const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}${values.model ? `-${slug(path.basename(modelFile, '.safetensors'))}` : ''}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const row = (key) => { const s = summary[key]; const [b, mode] = key.split(' '); return `| ${bodyNames[b]} | ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
 const md = [
   `# Service load test: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `examples/server/server.mjs with the reference MoE on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run; micro-batching with maxDelayMs ${values['max-delay-ms']}. Command: \`${['npm run bench:serve', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
+  `examples/server/server.mjs serving ${modelName} on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run; micro-batching with maxDelayMs ${values['max-delay-ms']}. Command: \`${['npm run bench:serve', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
   '| body | mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...Object.keys(summary).map(row), '',
