@@ -9,8 +9,8 @@
 //
 //   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1] [--bodies json,binary]
 //     [--max-delay-ms 0] [--node-flags=--max-semi-space-size=32] [--model file] [--out bench/results]
-// --model serves another saved model (its shapes go in the results, its file name in theirs); by default the
-// reference MoE, trained briefly here.
+// --model serves another saved model: the results describe its shapes, and their file names end with the
+// model file's name. By default the reference MoE, trained briefly here.
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';

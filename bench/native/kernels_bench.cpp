@@ -168,10 +168,11 @@ void weight_transpose(int rounds) {
 // and backward: ops::narrow_linear (row kernels) against addmm and its autograd backward.
 void narrow_layer(int64_t outputs, const std::string& name, int rounds) {
   const int64_t rows = 64;
-  const auto x = torch::randn({rows, kHidden}).requires_grad_(), w = torch::randn({outputs, kHidden}).requires_grad_();
-  const auto b = torch::randn({outputs}).requires_grad_(), g = torch::randn({rows, outputs});
+  auto x = torch::randn({rows, kHidden}).requires_grad_(), w = torch::randn({outputs, kHidden}).requires_grad_();
+  auto b = torch::randn({outputs}).requires_grad_();
+  const auto g = torch::randn({rows, outputs});
   const auto pass = [&](bool ours) {
-    for (const auto* t : {&x, &w, &b}) const_cast<torch::Tensor*>(t)->mutable_grad().reset();
+    for (torch::Tensor* t : {&x, &w, &b}) t->mutable_grad().reset();
     (ours ? moe::ops::narrow_linear(x, w, b) : torch::addmm(b, x, w.t())).backward(g);
   };
   compare(name + ", 64 rows, forward and backward (narrow_linear)", "addmm and its autograd backward",

@@ -40,9 +40,9 @@ void combine_forward_cpu(const scalar_t* rows, const scalar_t* weights, const in
 }
 
 template <typename scalar_t>
-MOE_SIMD_CLONES void combine_backward_cpu(const scalar_t* rows, const scalar_t* weights, const int64_t* assignment_to_sorted,
-                          const scalar_t* grad_y, int64_t T, int64_t k, int64_t H, scalar_t* grad_rows,
-                          scalar_t* grad_weights) {
+MOE_SIMD_CLONES void combine_backward_cpu(const scalar_t* rows, const scalar_t* weights,
+                                          const int64_t* assignment_to_sorted, const scalar_t* grad_y, int64_t T,
+                                          int64_t k, int64_t H, scalar_t* grad_rows, scalar_t* grad_weights) {
   for (int64_t t = 0; t < T; ++t) {
     const scalar_t* __restrict dy = grad_y + t * H;
     for (int64_t j = 0; j < k; ++j) {

@@ -65,7 +65,7 @@ class Classifier : public torch::nn::Module {
 
 // Whether inference over `rows` inputs prepares its weights once per call: composes the output layer
 // [C,H] into `layers` last layers of F inputs each, which per_input of them an input uses on average,
-// and (MoE) transposes the experts' first layers for the row kernel. Chosen when the multiply-adds the
+// and (MoE) transposes the experts' first layers for kernels::row_gemm. Chosen when the multiply-adds the
 // composition saves (rows·per_input·(H-C)·F) are at least twice what it costs (layers·C·H·F). Not in
 // training, not on CUDA (whose forward stays the one it captures and tests), and not when C >= H.
 // Setting TORCH_MOE_PREPARE_INFERENCE=0 turns it off: inference runs forward() (for comparisons).

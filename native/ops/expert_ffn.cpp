@@ -1,6 +1,6 @@
 // CPU expert FFN: per-expert products over the experts' contiguous slices, written into preallocated
 // outputs. Experts are independent, so the threads split them (by row count, not expert count, so that
-// skewed routing still balances); each thread runs its experts' products single-threaded (row kernel or
+// skewed routing still balances); each thread runs its experts' products single-threaded (row kernels or
 // BLAS), which suits these small products better than splitting each one. Offsets are host values (no sync).
 #include "expert_ffn.h"
 

@@ -29,7 +29,7 @@ struct NarrowLinearFunction : public torch::autograd::Function<NarrowLinearFunct
     const int64_t T = x.size(0), H = x.size(1), O = w.size(0);
     const float* g = dy.data_ptr<float>();
     at::Tensor dx, dw, db;
-    if (ctx->needs_input_grad(0)) {  // dX = dY·W: W as stored is the row kernel's [k, n] operand
+    if (ctx->needs_input_grad(0)) {  // dX = dY·W: W as stored is row_gemm's [k, n] operand
       dx = at::empty({T, H}, x.options());
       kernels::row_gemm(g, O, T, w.data_ptr<float>(), O, H, nullptr, dx.data_ptr<float>(), H);
     }
@@ -51,15 +51,16 @@ struct NarrowLinearFunction : public torch::autograd::Function<NarrowLinearFunct
 }  // namespace
 
 at::Tensor narrow_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  check_float(x, "x");
   check_dim(x, 2, "x");
   check_dim(w, 2, "w");
   check_dim(b, 1, "b");
   MOE_CHECK_VALUE(w.size(1) == x.size(1) && b.size(0) == w.size(0), "narrow_linear: w must be [outputs, ",
                   x.size(1), "] and b [outputs], got ", w.sizes(), " and ", b.sizes());
-  const bool row_kernels = x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
-                           b.scalar_type() == at::kFloat && x.device().is_cpu() && w.device().is_cpu() &&
-                           b.device().is_cpu() && kernels::row_gemm_available();
+  MOE_CHECK_TYPE(w.scalar_type() == x.scalar_type() && b.scalar_type() == x.scalar_type() &&
+                     w.device() == x.device() && b.device() == x.device(),
+                 "narrow_linear: x, w and b must have one dtype and device, got ", x.scalar_type(), "/",
+                 w.scalar_type(), "/", b.scalar_type(), " on ", x.device(), "/", w.device(), "/", b.device());
+  const bool row_kernels = x.scalar_type() == at::kFloat && x.device().is_cpu() && kernels::row_gemm_available();
   if (!row_kernels) return at::addmm(b, x, w.t());
   return NarrowLinearFunction::apply(x.contiguous(), w.contiguous(), b.contiguous());
 }

@@ -8,7 +8,7 @@
 
 namespace moe::ops {
 
-// x [T, H], w [O, H], b [O] (all float32 or all float64, one device); returns [T, O].
+// x [T, H], w [O, H], b [O], one dtype and device; returns [T, O].
 at::Tensor narrow_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 
 }  // namespace moe::ops

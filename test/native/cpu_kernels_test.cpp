@@ -288,8 +288,8 @@ MOE_TEST(row_gemm_nt_matches_addmm) {
   if (!kernels::row_gemm_available()) throw moe::testing::Skipped("this CPU has no AVX-512F (the experts use BLAS)");
   torch::manual_seed(51);
   // Rows of a: a block of 4 and a tail of 3 (7), of 2 (6), past one 16-row chunk with a tail of 1 (37), a
-  // lone row; rows of b: blocks of 4 and a tail (130; the tails' blocks of 16, 8 and 5 with their own
-  // tails), fewer than 4; k: whole vectors (256), a masked last vector (37), less than one (5). Every
+  // lone row; rows of b: blocks of 4 and a tail (130: the last rows' blocks of 16 and 8 end in a tail of
+  // 2, those of 5 in none), fewer than 4 (every block a single row of b); k: whole vectors (256), a masked last vector (37), less than one (5). Every
   // operand with a row stride wider than its row.
   for (const int64_t m : {7, 6, 37, 1}) {
     for (const int64_t n : {130, 3}) {
@@ -311,28 +311,34 @@ MOE_TEST(row_gemm_nt_matches_addmm) {
 }
 
 MOE_TEST(narrow_linear_matches_addmm_forward_and_backward) {
+  // Mixed dtypes are refused with the reason (on every CPU).
+  const auto f32 = torch::randn({2, 4}), f64 = torch::randn({3, 4}, torch::kDouble);
+  std::string message;
+  try {
+    ops::narrow_linear(f32, f64, torch::randn({3}, torch::kDouble));
+  } catch (const c10::Error& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(message.find("one dtype and device") != std::string::npos, "mixed dtypes refused: '", message, "'");
+  if (!kernels::row_gemm_available()) throw moe::testing::Skipped("this CPU has no AVX-512F (narrow_linear is addmm)");
   torch::manual_seed(52);
   // The router's and the output layer's shapes (8 and 10 outputs) and a tail of 3; 37 rows (4-row blocks
-  // and a tail), 70 inputs (a masked last vector). float32 takes the row kernels where the CPU has
-  // AVX-512F, float64 addmm; both against ATen's addmm and its autograd.
-  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
-    for (const int64_t O : {8, 10, 3}) {
-      const int64_t T = 37, H = 70;
-      const auto opts = torch::TensorOptions().dtype(dtype);
-      const auto x = torch::randn({T, H}, opts).requires_grad_(), w = torch::randn({O, H}, opts).requires_grad_();
-      const auto b = torch::randn({O}, opts).requires_grad_();
-      const auto rx = x.detach().clone().requires_grad_(), rw = w.detach().clone().requires_grad_();
-      const auto rb = b.detach().clone().requires_grad_();
-      const auto y = ops::narrow_linear(x, w, b), ref = torch::addmm(rb, rx, rw.t());
-      const std::string what = c10::str(dtype, ", ", O, " outputs");
-      expect_close(y, ref, 1e-4, 1e-5, what + ": forward");
-      const auto g = torch::randn({T, O}, opts);
-      y.backward(g);
-      ref.backward(g);
-      expect_close(x.grad(), rx.grad(), 1e-4, 1e-5, what + ": grad x");
-      expect_close(w.grad(), rw.grad(), 1e-4, 1e-5, what + ": grad w");
-      expect_close(b.grad(), rb.grad(), 1e-4, 1e-5, what + ": grad b");
-    }
+  // and a tail), 70 inputs (a masked last vector); float32, the row kernels, against addmm and its autograd.
+  for (const int64_t O : {8, 10, 3}) {
+    const int64_t T = 37, H = 70;
+    const auto x = torch::randn({T, H}).requires_grad_(), w = torch::randn({O, H}).requires_grad_();
+    const auto b = torch::randn({O}).requires_grad_();
+    const auto rx = x.detach().clone().requires_grad_(), rw = w.detach().clone().requires_grad_();
+    const auto rb = b.detach().clone().requires_grad_();
+    const auto y = ops::narrow_linear(x, w, b), ref = torch::addmm(rb, rx, rw.t());
+    const std::string what = c10::str(O, " outputs");
+    expect_close(y, ref, 1e-4, 1e-5, what + ": forward");
+    const auto g = torch::randn({T, O});
+    y.backward(g);
+    ref.backward(g);
+    expect_close(x.grad(), rx.grad(), 1e-4, 1e-5, what + ": grad x");
+    expect_close(w.grad(), rw.grad(), 1e-4, 1e-5, what + ": grad w");
+    expect_close(b.grad(), rb.grad(), 1e-4, 1e-5, what + ": grad b");
   }
   // Only what needs a gradient gets one (a frozen input: the gate's input is the hidden layer's output).
   const auto x = torch::randn({5, 16}), w = torch::randn({4, 16}).requires_grad_(), b = torch::randn({4});

@@ -74,8 +74,8 @@ MOE_TEST(expert_ffn_in_float32_at_row_kernel_sizes_matches_per_row_reference) {
   // 4 x 64 register block and a masked tail); experts of 40 rows (ten blocks of 4), none, 1, 13 and 29
   // (tails). Experts of up to 24 rows (1, 13) run on the weights as stored (row_gemm_nt: k = 70 and 36,
   // each with a masked last vector; 4 x 4 blocks and tails both ways), the others transposed first. 83
-  // rows at 2 threads, which split the experts between them (0 to 3 | 4), each thread transposing into
-  // its own scratch. Then O = 10, as inference composes it.
+  // rows at 2 threads, which split the experts between them (0 to 2 | 3 and 4): each thread transposes
+  // one expert into its own scratch (0; 4) and runs one on W as stored (2; 3). Then O = 10, as inference composes it.
   const int threads_before = at::get_num_threads();
   at::set_num_threads(2);
   try {
