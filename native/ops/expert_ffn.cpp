@@ -12,6 +12,7 @@
 #include <ATen/ThreadLocalState.h>
 #include <torch/autograd.h>
 
+#include "../kernels/column_sums.h"
 #include "../kernels/row_gemm.h"
 #include "../kernels/row_gemm_nt.h"
 #include "../kernels/transpose.h"
@@ -106,14 +107,6 @@ void relu_backward_inplace(scalar_t* d, const scalar_t* act, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = act[i] > scalar_t(0) ? d[i] : scalar_t(0);
 }
 
-// Column sums of x [n,cols] (row stride ld) into out [cols]: a bias gradient.
-void column_sums(const float* x, int64_t n, int64_t cols, int64_t ld, float* out) {
-  std::fill(out, out + cols, 0.0f);
-  for (int64_t r = 0; r < n; ++r) {
-    for (int64_t c = 0; c < cols; ++c) out[c] += x[r * ld + c];
-  }
-}
-
 // x = max(x, 0) over n elements.
 void relu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
@@ -203,11 +196,11 @@ void backward_rows(const at::Tensor& grad_out, const at::Tensor& rows, const at:
     float* dh = dh_all.data_ptr<float>() + off[e] * F;
     // dW2 = dYᵀ·A: dYᵀ is read by strides (row stride 1, column stride O); likewise dW1 = dHᵀ·X.
     kernels::row_gemm_strided(dy, 1, O, O, a, n, F, nullptr, gw2, F);
-    column_sums(dy, n, O, O, gb2);
+    kernels::column_sums(dy, n, O, O, gb2);
     kernels::row_gemm(dy, O, n, w.w2.data_ptr<float>() + e * O * F, O, F, nullptr, dh, F);
     relu_backward_inplace(dh, a, n * F);
     kernels::row_gemm_strided(dh, 1, F, F, x, n, H, nullptr, gw1, H);
-    column_sums(dh, n, F, F, gb1);
+    kernels::column_sums(dh, n, F, F, gb1);
     kernels::row_gemm(dh, F, n, w.w1.data_ptr<float>() + e * F * H, F, H, nullptr,
                       g.rows.data_ptr<float>() + off[e] * H, H);
   });

@@ -2,6 +2,7 @@
 
 #include <torch/autograd.h>
 
+#include "../kernels/column_sums.h"
 #include "../kernels/row_gemm.h"
 #include "../kernels/row_gemm_nt.h"
 #include "checks.h"
@@ -38,11 +39,8 @@ struct NarrowLinearFunction : public torch::autograd::Function<NarrowLinearFunct
       kernels::row_gemm_strided(g, 1, O, O, x.data_ptr<float>(), T, H, nullptr, dw.data_ptr<float>(), H);
     }
     if (ctx->needs_input_grad(2)) {
-      db = at::zeros({O}, w.options());
-      float* s = db.data_ptr<float>();
-      for (int64_t t = 0; t < T; ++t) {
-        for (int64_t o = 0; o < O; ++o) s[o] += g[t * O + o];
-      }
+      db = at::empty({O}, w.options());
+      kernels::column_sums(g, T, O, O, db.data_ptr<float>());
     }
     return {dx, dw, db};
   }
