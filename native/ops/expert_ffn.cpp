@@ -5,7 +5,6 @@
 #include "expert_ffn.h"
 
 #include <algorithm>
-#include <initializer_list>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -17,6 +16,7 @@
 #include "../kernels/row_gemm_nt.h"
 #include "../kernels/transpose.h"
 #include "checks.h"
+#include "row_kernels.h"
 
 namespace moe::ops {
 namespace {
@@ -72,17 +72,11 @@ void for_row_pieces(const int64_t* off, int64_t E, Fn&& fn) {
   });
 }
 
-// The row-kernel path (float32 on a CPU with AVX-512F): every product of an expert runs in the row
-// kernels on raw pointers. BLAS runs an expert's few rows slower than these, and slowest where an operand
-// is transposed (the forward's x·Wᵀ): the forward runs x·Wᵀ on W as stored (row_gemm_nt) or, for experts
-// with many rows, transposes W for row_gemm (see kMaxRowsWithoutTranspose); the input gradients use W as
-// stored and the weight gradients read dYᵀ by strides.
-bool uses_row_kernels(std::initializer_list<const at::Tensor*> operands) {
-  for (const at::Tensor* t : operands) {
-    if (t->scalar_type() != at::kFloat || !t->device().is_cpu()) return false;
-  }
-  return kernels::row_gemm_available();
-}
+// The row-kernel path (uses_row_kernels): every product of an expert runs in the row kernels on raw
+// pointers. BLAS runs an expert's few rows slower than these, and slowest where an operand is transposed
+// (the forward's x·Wᵀ): the forward runs x·Wᵀ on W as stored (row_gemm_nt) or, for experts with many
+// rows, transposes W for row_gemm (see kMaxRowsWithoutTranspose); the input gradients use W as stored and
+// the weight gradients read dYᵀ by strides.
 
 // out = bias + a·b (a [n,k], b [k,m], bias [m] or undefined, out [n,m]): in kernels::row_gemm for
 // contiguous float32 where the CPU has it (no packing: faster than BLAS for an expert's few rows), else BLAS.

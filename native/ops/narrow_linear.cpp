@@ -6,6 +6,7 @@
 #include "../kernels/row_gemm.h"
 #include "../kernels/row_gemm_nt.h"
 #include "checks.h"
+#include "row_kernels.h"
 
 namespace moe::ops {
 namespace {
@@ -58,8 +59,7 @@ at::Tensor narrow_linear(const at::Tensor& x, const at::Tensor& w, const at::Ten
                      w.device() == x.device() && b.device() == x.device(),
                  "narrow_linear: x, w and b must have one dtype and device, got ", x.scalar_type(), "/",
                  w.scalar_type(), "/", b.scalar_type(), " on ", x.device(), "/", w.device(), "/", b.device());
-  const bool row_kernels = x.scalar_type() == at::kFloat && x.device().is_cpu() && kernels::row_gemm_available();
-  if (!row_kernels) return at::addmm(b, x, w.t());
+  if (!uses_row_kernels({&x, &w, &b})) return at::addmm(b, x, w.t());
   return NarrowLinearFunction::apply(x.contiguous(), w.contiguous(), b.contiguous());
 }
 
