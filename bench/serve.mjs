@@ -17,7 +17,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MoEClassifier, buildInfo, loadMnist, loadModel } from '../dist/lib/index.js';
+import { readModelHeader } from '../dist/lib/checkpoint/header.js';
+import { MoEClassifier, buildInfo, loadMnist } from '../dist/lib/index.js';
 import { currentCommit, median, slug } from './common.mjs';
 
 const { values } = parseArgs({
@@ -49,11 +50,9 @@ if (!modelFile) {
   await m.save(modelFile);
   m.dispose();
 }
-// What is served, from the file's own config (a --model file need not be the reference model).
+// What is served, from the config in the file's header (a --model file need not be the reference model).
 const modelName = await (async () => {
-  const m = await loadModel(modelFile);
-  const c = m.config;
-  m.dispose();
+  const c = (await readModelHeader(modelFile)).config ?? {};
   return c.kind === 'moe'
     ? `MoE (${c.inputSize}-${c.hiddenSize}, ${c.numExperts} experts of ${c.hiddenSize}-${c.expertHiddenSize}-${c.hiddenSize}, top-${c.topK})${values.model ? '' : ', the reference model'}`
     : `dense (${c.inputSize}-${c.hiddenSize}, FFN ${c.hiddenSize}-${c.expertHiddenSize}-${c.hiddenSize})`;
