@@ -60,30 +60,60 @@ void compare(const std::string& what, const std::string& against, const std::fun
   std::fflush(stdout);
 }
 
+// The reference model's experts over `rows` rows each: weights as stored, inputs, hidden and outputs,
+// and their two forward products in either row kernel.
+struct Experts {
+  explicit Experts(int64_t rows)
+      : rows(rows),
+        w1(at::randn({kExperts, kExpertHidden, kHidden})),
+        b1(at::randn({kExperts, kExpertHidden})),
+        w2(at::randn({kExperts, kHidden, kExpertHidden})),
+        b2(at::randn({kExperts, kHidden})),
+        x(at::randn({kExperts * rows, kHidden})),
+        h(at::empty({kExperts * rows, kExpertHidden})),
+        y(at::empty({kExperts * rows, kHidden})) {}
+
+  // Expert e's products in row_gemm, on its weights transposed ([H,F] and [F,H]).
+  void row_gemm_forward(int64_t e, const float* w1_t, const float* w2_t) {
+    float* he = h.data_ptr<float>() + e * rows * kExpertHidden;
+    moe::kernels::row_gemm(x.data_ptr<float>() + e * rows * kHidden, kHidden, rows, w1_t, kHidden, kExpertHidden,
+                           b1.data_ptr<float>() + e * kExpertHidden, he, kExpertHidden);
+    moe::kernels::row_gemm(he, kExpertHidden, rows, w2_t, kExpertHidden, kHidden, b2.data_ptr<float>() + e * kHidden,
+                           y.data_ptr<float>() + e * rows * kHidden, kHidden);
+  }
+
+  // Expert e's products in row_gemm_nt, on its weights as stored.
+  void row_gemm_nt_forward(int64_t e) {
+    float* he = h.data_ptr<float>() + e * rows * kExpertHidden;
+    moe::kernels::row_gemm_nt(x.data_ptr<float>() + e * rows * kHidden, kHidden, rows, w1_of(e), kHidden,
+                              kExpertHidden, kHidden, b1.data_ptr<float>() + e * kExpertHidden, he, kExpertHidden);
+    moe::kernels::row_gemm_nt(he, kExpertHidden, rows, w2_of(e), kExpertHidden, kHidden, kExpertHidden,
+                              b2.data_ptr<float>() + e * kHidden, y.data_ptr<float>() + e * rows * kHidden, kHidden);
+  }
+
+  const float* w1_of(int64_t e) const { return w1.data_ptr<float>() + e * kExpertHidden * kHidden; }
+  const float* w2_of(int64_t e) const { return w2.data_ptr<float>() + e * kHidden * kExpertHidden; }
+
+  int64_t rows;
+  at::Tensor w1, b1, w2, b2, x, h, y;
+};
+
 // Both layers of every expert over `rows` rows each: ours on weights transposed beforehand, ATen's addmm on
 // the weights as stored.
 void expert_forward(int64_t rows, int rounds) {
-  const auto w1 = at::randn({kExperts, kExpertHidden, kHidden}), b1 = at::randn({kExperts, kExpertHidden});
-  const auto w2 = at::randn({kExperts, kHidden, kExpertHidden}), b2 = at::randn({kExperts, kHidden});
-  const auto w1_t = w1.transpose(1, 2).contiguous(), w2_t = w2.transpose(1, 2).contiguous();
-  const auto x = at::randn({kExperts * rows, kHidden});
-  auto h = at::empty({kExperts * rows, kExpertHidden}), y = at::empty({kExperts * rows, kHidden});
+  Experts ex(rows);
+  const auto w1_t = ex.w1.transpose(1, 2).contiguous(), w2_t = ex.w2.transpose(1, 2).contiguous();
   const auto ours = [&] {
     for (int64_t e = 0; e < kExperts; ++e) {
-      float* he = h.data_ptr<float>() + e * rows * kExpertHidden;
-      moe::kernels::row_gemm(x.data_ptr<float>() + e * rows * kHidden, kHidden, rows,
-                             w1_t.data_ptr<float>() + e * kHidden * kExpertHidden, kHidden, kExpertHidden,
-                             b1.data_ptr<float>() + e * kExpertHidden, he, kExpertHidden);
-      moe::kernels::row_gemm(he, kExpertHidden, rows, w2_t.data_ptr<float>() + e * kExpertHidden * kHidden,
-                             kExpertHidden, kHidden, b2.data_ptr<float>() + e * kHidden,
-                             y.data_ptr<float>() + e * rows * kHidden, kHidden);
+      ex.row_gemm_forward(e, w1_t.data_ptr<float>() + e * kHidden * kExpertHidden,
+                          w2_t.data_ptr<float>() + e * kExpertHidden * kHidden);
     }
   };
   const auto theirs = [&] {
     for (int64_t e = 0; e < kExperts; ++e) {
-      at::Tensor he = h.narrow(0, e * rows, rows), ye = y.narrow(0, e * rows, rows);
-      at::addmm_out(he, b1[e], x.narrow(0, e * rows, rows), w1[e].t());
-      at::addmm_out(ye, b2[e], he, w2[e].t());
+      at::Tensor he = ex.h.narrow(0, e * rows, rows), ye = ex.y.narrow(0, e * rows, rows);
+      at::addmm_out(he, ex.b1[e], ex.x.narrow(0, e * rows, rows), ex.w1[e].t());
+      at::addmm_out(ye, ex.b2[e], he, ex.w2[e].t());
     }
   };
   compare("expert forward, " + std::to_string(rows) + " rows per expert (weights transposed beforehand)", "addmm on W as stored",
@@ -94,31 +124,16 @@ void expert_forward(int64_t rows, int rounds) {
 // weights as stored against transposing each expert's weights and running row_gemm (what the forward
 // does for experts of more than kMaxRowsWithoutTranspose rows, ops/expert_ffn.cpp).
 void expert_forward_without_transpose(int64_t rows, int rounds) {
-  const auto w1 = at::randn({kExperts, kExpertHidden, kHidden}), b1 = at::randn({kExperts, kExpertHidden});
-  const auto w2 = at::randn({kExperts, kHidden, kExpertHidden}), b2 = at::randn({kExperts, kHidden});
-  const auto x = at::randn({kExperts * rows, kHidden});
-  auto h = at::empty({kExperts * rows, kExpertHidden}), y = at::empty({kExperts * rows, kHidden});
+  Experts ex(rows);
   std::vector<float> w1_t(kHidden * kExpertHidden), w2_t(kExpertHidden * kHidden);
   const auto ours = [&] {
-    for (int64_t e = 0; e < kExperts; ++e) {
-      float* he = h.data_ptr<float>() + e * rows * kExpertHidden;
-      moe::kernels::row_gemm_nt(x.data_ptr<float>() + e * rows * kHidden, kHidden, rows,
-                                w1.data_ptr<float>() + e * kExpertHidden * kHidden, kHidden, kExpertHidden, kHidden,
-                                b1.data_ptr<float>() + e * kExpertHidden, he, kExpertHidden);
-      moe::kernels::row_gemm_nt(he, kExpertHidden, rows, w2.data_ptr<float>() + e * kHidden * kExpertHidden,
-                                kExpertHidden, kHidden, kExpertHidden, b2.data_ptr<float>() + e * kHidden,
-                                y.data_ptr<float>() + e * rows * kHidden, kHidden);
-    }
+    for (int64_t e = 0; e < kExperts; ++e) ex.row_gemm_nt_forward(e);
   };
   const auto theirs = [&] {
     for (int64_t e = 0; e < kExperts; ++e) {
-      moe::kernels::transpose(w1.data_ptr<float>() + e * kExpertHidden * kHidden, kExpertHidden, kHidden, w1_t.data());
-      moe::kernels::transpose(w2.data_ptr<float>() + e * kHidden * kExpertHidden, kHidden, kExpertHidden, w2_t.data());
-      float* he = h.data_ptr<float>() + e * rows * kExpertHidden;
-      moe::kernels::row_gemm(x.data_ptr<float>() + e * rows * kHidden, kHidden, rows, w1_t.data(), kHidden,
-                             kExpertHidden, b1.data_ptr<float>() + e * kExpertHidden, he, kExpertHidden);
-      moe::kernels::row_gemm(he, kExpertHidden, rows, w2_t.data(), kExpertHidden, kHidden,
-                             b2.data_ptr<float>() + e * kHidden, y.data_ptr<float>() + e * rows * kHidden, kHidden);
+      moe::kernels::transpose(ex.w1_of(e), kExpertHidden, kHidden, w1_t.data());
+      moe::kernels::transpose(ex.w2_of(e), kHidden, kExpertHidden, w2_t.data());
+      ex.row_gemm_forward(e, w1_t.data(), w2_t.data());
     }
   };
   compare("expert forward on W as stored (row_gemm_nt), " + std::to_string(rows) + " rows per expert",
