@@ -6,6 +6,8 @@
 // one native call per request at 64 concurrent clients. Each is measured with JSON bodies and with raw
 // float32 bodies (application/octet-stream): what parsing the request costs shows in the difference.
 // Body kind json-parse: JSON bodies, the server reading them with JSON.parse instead of its fast reader.
+// Each round also runs the server with --no-model-calls (uniform answers, no model call at all): the
+// ceiling that the HTTP path itself sets on this machine, which no batching can pass.
 //
 //   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1] [--bodies json,binary]
 //     [--max-delay-ms 0] [--node-flags=--max-semi-space-size=32] [--model file] [--out bench/results]
@@ -64,9 +66,15 @@ const bodies = {
   binary: { type: 'application/octet-stream', list: Array.from({ length: 256 }, (_, i) => Buffer.from(pixelsOf(i).buffer)) },
 };
 
-function startServer(batching, bodyKind) {
-  const args = [path.resolve('examples/server/server.mjs'), '--model', modelFile, '--port', '0',
-    ...(batching ? ['--max-delay-ms', values['max-delay-ms']] : ['--no-batching']),
+// The server modes measured, in the order each round runs them; the ratios compare them within a round.
+const modes = [
+  { name: 'per-request', flags: ['--no-batching'] },
+  { name: 'micro-batching', flags: ['--max-delay-ms', values['max-delay-ms']] },
+  { name: 'no model calls', flags: ['--no-model-calls'] },
+];
+
+function startServer(mode, bodyKind) {
+  const args = [path.resolve('examples/server/server.mjs'), '--model', modelFile, '--port', '0', ...mode.flags,
     ...(bodyKind === 'json-parse' ? ['--json-parse'] : []),
     ...(values.threads ? ['--threads', values.threads] : [])];
   const child = spawn(process.execPath, [...values['node-flags'].split(' ').filter(Boolean), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -101,8 +109,8 @@ function cpuShares(pid, a, b) {
   };
 }
 
-async function measure(batching, bodyKind) {
-  const { child, url } = await startServer(batching, bodyKind);
+async function measure(mode, bodyKind) {
+  const { child, url } = await startServer(mode, bodyKind);
   const { type, list } = bodies[bodyKind] ?? bodies.json;  // json-parse: the JSON bodies, read by JSON.parse
   await autocannon({ url: `${url}/predict`, method: 'POST', headers: { 'content-type': type }, body: list[0], connections, duration: 1 });  // warm-up
   await fetch(`${url}/stats`);  // (the delay histogram keeps running; the report below is for the whole run)
@@ -123,14 +131,13 @@ async function measure(batching, bodyKind) {
   };
 }
 
-const modes = [['per-request', false], ['micro-batching', true]];
-const runs = Object.fromEntries(bodyKinds.flatMap((b) => modes.map(([mode]) => [`${b} ${mode}`, []])));
+const runs = Object.fromEntries(bodyKinds.flatMap((b) => modes.map((mode) => [`${b} ${mode.name}`, []])));
 for (let round = 1; round <= rounds; round++) {
   for (const bodyKind of bodyKinds) {
-    for (const [mode, batching] of modes) {
-      const r = await measure(batching, bodyKind);
-      runs[`${bodyKind} ${mode}`].push(r);
-      console.error(`round ${round} ${bodyKind} ${mode}: ${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}, event-loop p99 ${r.eventLoopDelayP99Ms.toFixed(1)} ms`);
+    for (const mode of modes) {
+      const r = await measure(mode, bodyKind);
+      runs[`${bodyKind} ${mode.name}`].push(r);
+      console.error(`round ${round} ${bodyKind} ${mode.name}: ${r.requestsPerSecond.toFixed(0)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, errors ${r.errors}, event-loop p99 ${r.eventLoopDelayP99Ms.toFixed(1)} ms`);
     }
   }
 }
@@ -143,16 +150,24 @@ const summary = Object.fromEntries(Object.entries(runs).map(([key, rs]) => [key,
 // The ratio within each round (micro-batching against the per-request run just before it), then the
 // median over the rounds: this host's speed drifts by a third between rounds, which a ratio of the
 // medians of different rounds would mix in.
-const roundRatios = Object.fromEntries(bodyKinds.map((b) => [b, runs[`${b} micro-batching`].map((r, i) => r.requestsPerSecond / runs[`${b} per-request`][i].requestsPerSecond)]));
+const roundRatio = (b, over, under) => runs[`${b} ${over}`].map((r, i) => r.requestsPerSecond / runs[`${b} ${under}`][i].requestsPerSecond);
+const roundRatios = Object.fromEntries(bodyKinds.map((b) => [b, roundRatio(b, 'micro-batching', 'per-request')]));
 const ratios = Object.fromEntries(bodyKinds.map((b) => [b, median(roundRatios[b])]));
+// The ceiling's share that each mode reaches, and the ratio the ceiling itself allows over per-request.
+const ceilingShares = Object.fromEntries(bodyKinds.map((b) => [b, {
+  microBatching: median(roundRatio(b, 'micro-batching', 'no model calls')),
+  perRequest: median(roundRatio(b, 'per-request', 'no model calls')),
+  ceilingOverPerRequest: median(roundRatio(b, 'no model calls', 'per-request')),
+}]));
 const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const bodyNames = { json: 'JSON {"pixels": [784 numbers]}', 'json-parse': 'the same JSON, read by JSON.parse', binary: 'raw float32, 3136 bytes' };
 const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
-  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), model: modelName, bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, runs };
+  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), model: modelName, bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, ceilingShares, runs };
 mkdirSync(values.out, { recursive: true });
 const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}${values.model ? `-${slug(path.basename(modelFile, '.safetensors'))}` : ''}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
-const row = (key) => { const s = summary[key]; const [b, mode] = key.split(' '); return `| ${bodyNames[b]} | ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
+const splitKey = (key) => [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];  // body kind, mode
+const row = (key) => { const s = summary[key]; const [b, mode] = splitKey(key); return `| ${bodyNames[b]} | ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
 const md = [
   `# Service load test: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
   `examples/server/server.mjs serving ${modelName} on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run; micro-batching with maxDelayMs ${values['max-delay-ms']}. Command: \`${['npm run bench:serve', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
@@ -160,11 +175,12 @@ const md = [
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...Object.keys(summary).map(row), '',
   ...bodyKinds.map((b) => `With ${bodyNames[b]} bodies, micro-batching serves ${ratios[b].toFixed(2)}× the requests/s of one native call per request (goal: >= 3×; the median of the rounds' own ratios, ${roundRatios[b].map((x) => `${x.toFixed(2)}×`).join(', ')}, each against the per-request run just before it).`), '',
+  ...bodyKinds.map((b) => { const c = ceilingShares[b]; return `Ceiling (${bodyNames[b]}): the server answering without calling the model serves ${c.ceilingOverPerRequest.toFixed(2)}× the requests/s of one native call per request, the most any batching could reach here; micro-batching reaches ${(100 * c.microBatching).toFixed(0)}% of it, one call per request ${(100 * c.perRequest).toFixed(0)}% (medians of the rounds).`; }), '',
   ...(Object.values(summary)[0].cpu ? [
-    'Where the CPU went (median over the rounds; 100% is one core): the server\'s JS thread, its compute thread, the load generator, and the idle share of the whole machine.', '',
-    '| body | mode | server JS thread | compute thread | load generator | machine idle |',
-    '| --- | --- | ---: | ---: | ---: | ---: |',
-    ...Object.entries(summary).map(([key, x]) => { const [b, mode] = key.split(' '); const pct = (v) => `${(100 * v).toFixed(0)}%`; return `| ${bodyNames[b]} | ${mode} | ${pct(x.cpu.serverJsThread)} | ${pct(x.cpu.computeThread)} | ${pct(x.cpu.loadGenerator)} | ${pct(x.cpu.machineIdle)} |`; }),
+    'Where the CPU went (median over the rounds; 100% is one core): the server\'s JS thread (and its time per request served), its compute thread, the load generator, and the idle share of the whole machine.', '',
+    '| body | mode | server JS thread | JS thread per request (µs) | compute thread | load generator | machine idle |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    ...Object.entries(summary).map(([key, x]) => { const [b, mode] = splitKey(key); const pct = (v) => `${(100 * v).toFixed(0)}%`; return `| ${bodyNames[b]} | ${mode} | ${pct(x.cpu.serverJsThread)} | ${(1e6 * x.cpu.serverJsThread / x.requestsPerSecond).toFixed(0)} | ${pct(x.cpu.computeThread)} | ${pct(x.cpu.loadGenerator)} | ${pct(x.cpu.machineIdle)} |`; }),
     '',
   ] : []),
 ];

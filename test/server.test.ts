@@ -14,8 +14,10 @@ const root = path.resolve(import.meta.dirname, '..');
 let server: ChildProcess, url = '', model: MoEClassifier;
 let test: Awaited<ReturnType<typeof mnist>>;
 
-function start(file: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(root, 'examples/server/server.mjs'), '--model', file, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+let modelFile = '';
+
+function start(file: string, ...flags: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [path.join(root, 'examples/server/server.mjs'), '--model', file, '--port', '0', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d) => {
       const m = /listening on (http:\/\/\S+)/.exec(String(d));
@@ -32,9 +34,9 @@ beforeAll(async () => {
   test = await mnist('test', 8);
   model = new MoEClassifier({ seed: 1 });
   await model.train(train, { epochs: 1 });
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'torch-moe-server-')), 'moe.safetensors');
-  await model.save(file);
-  ({ child: server, url } = await start(file));
+  modelFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'torch-moe-server-')), 'moe.safetensors');
+  await model.save(modelFile);
+  ({ child: server, url } = await start(modelFile));
 }, 120_000);
 
 afterAll(() => {
@@ -98,6 +100,27 @@ describe('example server', () => {
     const stats = await (await fetch(`${url}/stats`)).json();
     expect(stats.badRequests).toBe(cases.length);
     expect(stats.errors).toBe(0);
+  });
+
+  it('with --no-model-calls answers uniform probabilities in the same shape, and still refuses bad pixels', async () => {
+    const ceiling = await start(modelFile, '--no-model-calls');
+    try {
+      const ask = (body: string | Buffer, type = 'application/json') => fetch(`${ceiling.url}/predict`, { method: 'POST', body, headers: { 'content-type': type } });
+      const r = await ask(JSON.stringify({ pixels: Array.from(test.inputs.subarray(0, 784)) }));
+      expect(r.status).toBe(200);
+      const body = await r.json();
+      expect(body.probabilities).toEqual(new Array(10).fill(Math.fround(0.1)));
+      expect(body.prediction).toBe(0);
+      expect(body.routing).toEqual({ experts: [0, 1], weights: [0.5, 0.5] });
+      const nan = await ask(Buffer.from(new Float32Array(784).fill(Number.NaN).buffer), 'application/octet-stream');
+      expect(nan.status).toBe(400);
+      expect((await nan.json()).error).toMatch(/input\[0\] is not a finite number/);
+      expect((await ask('{"pixels": [1]}')).status).toBe(400);
+      const stats = await (await fetch(`${ceiling.url}/stats`)).json();
+      expect(stats.predictor).toBeNull();
+    } finally {
+      ceiling.child.kill('SIGKILL');
+    }
   });
 
   it('on SIGTERM finishes the requests in flight, then exits 0', async () => {

@@ -8,10 +8,12 @@
 //   GET  /stats     requests, errors, micro-batching counters, event-loop delay (perf_hooks)
 // The model is loaded once; concurrent requests are merged into batches by model.createPredictor()
 // (--no-batching: one native call per request). SIGTERM/SIGINT: stop accepting, let in-flight requests
-// finish, then dispose the model and exit 0.
+// finish, then dispose the model and exit 0. --no-model-calls answers every request with uniform
+// probabilities without calling the model: what the HTTP path alone can serve, the ceiling of the load
+// test (bench/serve.mjs).
 //
 //   node --max-semi-space-size=32 examples/server/server.mjs --model mnist-moe.safetensors [--port 8080]
-//     [--no-batching] [--max-batch 64] [--max-delay-ms 0] [--threads n] [--json-parse]
+//     [--no-batching] [--max-batch 64] [--max-delay-ms 0] [--threads n] [--json-parse] [--no-model-calls]
 // (--max-semi-space-size: a larger young generation for the garbage each JSON request leaves; about 17%
 // more requests/s in bench/serve.mjs)
 import http from 'node:http';
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     'max-delay-ms': { type: 'string', default: '0' },  // 0: what one event-loop turn read goes as one batch
     threads: { type: 'string' },  // intra-op threads of the compute thread (default: the machine's cores)
     'json-parse': { type: 'boolean', default: false },  // read every JSON body with JSON.parse (bench/serve.mjs compares)
+    'no-model-calls': { type: 'boolean', default: false },  // uniform answers, no model call (bench/serve.mjs's ceiling)
   },
 });
 if (!values.model) {
@@ -43,7 +46,8 @@ const littleEndian = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
 if (values.threads) setNumThreads(Number(values.threads));
 const model = await loadModel(values.model);
 const moe = model.config.kind === 'moe';
-const batching = !values['no-batching'];
+const modelCalls = !values['no-model-calls'];
+const batching = modelCalls && !values['no-batching'];
 const predictor = batching ? model.createPredictor({ maxBatch: Number(values['max-batch']), maxDelayMs: Number(values['max-delay-ms']), routing: moe }) : undefined;
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
@@ -94,7 +98,20 @@ function pixelsOf(type, body) {
   return out;
 }
 
+// What --no-model-calls answers: the shapes of a real answer, every class equally likely.
+const uniform = (() => {
+  const { numClasses, topK = 1 } = model.config;
+  const routing = { experts: Array.from({ length: topK }, (_, i) => i), weights: new Array(topK).fill(1 / topK) };
+  return { probabilities: new Float32Array(numClasses).fill(1 / numClasses), ...(moe ? { routing } : {}) };
+})();
+
 async function predict(pixels) {
+  if (!modelCalls) {
+    for (let i = 0; i < pixels.length; i++) {
+      if (!Number.isFinite(pixels[i])) throw new BadRequest(`input[${i}] is not a finite number: ${pixels[i]}`);
+    }
+    return uniform;
+  }
   if (predictor) return predictor.predict(pixels);
   if (!moe) return { probabilities: await model.predict(pixels, { batchSize: 1 }) };
   const p = await model.predict(pixels, { batchSize: 1, routing: true });
@@ -147,7 +164,8 @@ const server = http.createServer(async (req, res) => {
 
 server.listen(Number(values.port), values.host, () => {
   const { port } = server.address();
-  console.log(`listening on http://${values.host}:${port} (${model.config.kind} model, ${batching ? 'micro-batching' : 'one native call per request'})`);
+  const mode = !modelCalls ? 'no model calls' : batching ? 'micro-batching' : 'one native call per request';
+  console.log(`listening on http://${values.host}:${port} (${model.config.kind} model, ${mode})`);
 });
 
 async function shutdown(signal) {
