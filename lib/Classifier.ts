@@ -143,7 +143,8 @@ export abstract class Classifier {
   /**
    * A micro-batching front for services: concurrent single-input `predict` calls are merged into one
    * native forward pass of up to `maxBatch` inputs, sent at the latest `maxDelayMs` after the first one
-   * waiting (0: the calls of one turn of the event loop go together, with no timer). Refused for routings
+   * waiting (0: the calls of one turn of the event loop go together, with no timer); while `maxInFlight`
+   * batches run, the calls that arrive wait and go together when one returns. Refused for routings
    * whose result depends on the batch (expert choice, capacityFactor).
    */
   createPredictor(options: PredictorOptions = {}): Predictor {

@@ -10,6 +10,10 @@ export interface PredictorOptions {
   // The longest the first waiting input waits for others, default 1 ms; 0: no timer, the inputs that
   // arrived in the same turn of the event loop go together (setImmediate).
   maxDelayMs?: number;
+  // Batches sent and not yet returned, default 4. While that many run, arriving inputs wait and go
+  // together as soon as one returns: the model runs one call at a time anyway (one compute thread), so
+  // under load the batches grow instead of queueing behind each other (`node bench/serve.mjs` compares).
+  maxInFlight?: number;
   routing?: boolean;    // also return each input's experts and weights (MoE), default false
 }
 
@@ -27,19 +31,22 @@ interface Waiting {
 export class Predictor {
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
+  private readonly maxInFlight: number;
   private readonly routing: boolean;
   private queue: Waiting[] = [];
   private timer: { cancel(): void } | undefined;
   private inFlight = new Set<Promise<void>>();
+  private running = 0;  // batches whose native call has not returned
   private closed = false;
   /** Native calls made and inputs served: how well requests were merged. */
   readonly stats = { calls: 0, inputs: 0 };
 
   constructor(private readonly model: Classifier, options: PredictorOptions = {}) {
     checkObject('options', options);
-    checkKnownKeys('options', options as Record<string, unknown>, ['maxBatch', 'maxDelayMs', 'routing']);
+    checkKnownKeys('options', options as Record<string, unknown>, ['maxBatch', 'maxDelayMs', 'maxInFlight', 'routing']);
     this.maxBatch = checkInteger('options.maxBatch', options.maxBatch ?? 64, 1, 1 << 16);
     this.maxDelayMs = checkNumber('options.maxDelayMs', options.maxDelayMs ?? 1, 0, true);
+    this.maxInFlight = checkInteger('options.maxInFlight', options.maxInFlight ?? 4, 1, 1 << 16);
     if (options.routing !== undefined && typeof options.routing !== 'boolean') throw invalidType('options.routing', 'a boolean', options.routing);
     this.routing = options.routing ?? false;
     const c = model.config;
@@ -61,15 +68,17 @@ export class Predictor {
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
-      else this.timer ??= this.later(() => this.flush());
+      else if (this.running < this.maxInFlight) this.timer ??= this.later(() => this.flush());
+      // else: a running batch sends what waits when it returns
     });
   }
 
   /** Serves what is waiting, waits for it, then refuses new calls. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.queue.length > 0) this.flush();
-    await Promise.all(this.inFlight);
+    this.flush();
+    // Each batch that returns sends the next of what waits, until nothing is left.
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
 
   /** fn after `delayMs`, or, for 0, once this turn of the event loop has read what has arrived. */
@@ -82,27 +91,43 @@ export class Predictor {
     return { cancel: () => clearTimeout(timeout) };
   }
 
+  /** Sends what waits, in batches of up to maxBatch, while fewer than maxInFlight batches run; a batch
+   * that returns calls this again for the rest. */
   private flush(): void {
     this.timer?.cancel();
     this.timer = undefined;
-    const batch = this.queue.splice(0, this.maxBatch);
-    if (this.queue.length > 0) this.timer = this.later(() => this.flush(), 0);  // the rest: next turn
-    if (batch.length === 0) return;
+    while (this.queue.length > 0 && this.running < this.maxInFlight) this.send(this.queue.splice(0, this.maxBatch));
+  }
+
+  private send(batch: Waiting[]): void {
     const size = this.model.config.inputSize, classes = this.model.config.numClasses;
     const inputs = new Float32Array(batch.length * size);
     batch.forEach((w, i) => inputs.set(w.input, i * size));
     this.stats.calls += 1;
     this.stats.inputs += batch.length;
+    this.running += 1;
+    // What arrived while this batch ran goes as the next one, sent before these callers resume, so that
+    // the model is not idle while they write their answers.
+    let back = false;
+    const returned = () => {
+      if (back) return;
+      back = true;
+      this.running -= 1;
+      this.flush();
+    };
     const done = (async () => {
       try {
         if (this.routing) {
           const p = await this.model.predict(inputs, { batchSize: batch.length, routing: true });
+          returned();
           batch.forEach((w, i) => w.resolve({ probabilities: p.probabilities.slice(i * classes, (i + 1) * classes), routing: p.routing[i] }));
         } else {
           const p = await this.model.predict(inputs, { batchSize: batch.length });
+          returned();
           batch.forEach((w, i) => w.resolve({ probabilities: p.slice(i * classes, (i + 1) * classes) }));
         }
       } catch (err) {
+        returned();
         for (const w of batch) w.reject(err);
       }
     })();

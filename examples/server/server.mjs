@@ -13,7 +13,8 @@
 // test (bench/serve.mjs).
 //
 //   node --max-semi-space-size=32 examples/server/server.mjs --model mnist-moe.safetensors [--port 8080]
-//     [--no-batching] [--max-batch 64] [--max-delay-ms 0] [--threads n] [--json-parse] [--no-model-calls]
+//     [--no-batching] [--max-batch 64] [--max-delay-ms 0] [--max-in-flight n] [--threads n] [--json-parse]
+//     [--no-model-calls]
 // (--max-semi-space-size: a larger young generation for the garbage each JSON request leaves; about 17%
 // more requests/s in bench/serve.mjs)
 import http from 'node:http';
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     'no-batching': { type: 'boolean', default: false },
     'max-batch': { type: 'string', default: '64' },
     'max-delay-ms': { type: 'string', default: '0' },  // 0: what one event-loop turn read goes as one batch
+    'max-in-flight': { type: 'string' },  // batches running at once (the predictor's default if not given)
     threads: { type: 'string' },  // intra-op threads of the compute thread (default: the machine's cores)
     'json-parse': { type: 'boolean', default: false },  // read every JSON body with JSON.parse (bench/serve.mjs compares)
     'no-model-calls': { type: 'boolean', default: false },  // uniform answers, no model call (bench/serve.mjs's ceiling)
@@ -48,7 +50,8 @@ const model = await loadModel(values.model);
 const moe = model.config.kind === 'moe';
 const modelCalls = !values['no-model-calls'];
 const batching = modelCalls && !values['no-batching'];
-const predictor = batching ? model.createPredictor({ maxBatch: Number(values['max-batch']), maxDelayMs: Number(values['max-delay-ms']), routing: moe }) : undefined;
+const predictor = batching ? model.createPredictor({ maxBatch: Number(values['max-batch']), maxDelayMs: Number(values['max-delay-ms']),
+  ...(values['max-in-flight'] ? { maxInFlight: Number(values['max-in-flight']) } : {}), routing: moe }) : undefined;
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 const counters = { requests: 0, ok: 0, badRequests: 0, errors: 0 };
