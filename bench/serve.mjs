@@ -10,7 +10,8 @@
 // ceiling that the HTTP path itself sets on this machine, which no batching can pass.
 //
 //   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1] [--bodies json,binary]
-//     [--max-delay-ms 0] [--node-flags=--max-semi-space-size=32] [--model file] [--out bench/results]
+//     [--max-delay-ms 0] [--max-in-flight n] [--node-flags=--max-semi-space-size=32] [--model file]
+//     [--out bench/results]
 // --model serves another saved model: the results describe its shapes, and their file names end with the
 // model file's name. By default the reference MoE, trained briefly here.
 import autocannon from 'autocannon';
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     'node-flags': { type: 'string', default: '--max-semi-space-size=32' },  // pass --node-flags= for none
     'max-delay-ms': { type: 'string', default: '0' },  // the micro-batching server's (1 to compare with a timer)
+    'max-in-flight': { type: 'string' },  // the micro-batching server's (default: the predictor's)
     out: { type: 'string', default: 'bench/results' },
     bodies: { type: 'string', default: 'json,binary' },
   },
@@ -69,7 +71,7 @@ const bodies = {
 // The server modes measured, in the order each round runs them; the ratios compare them within a round.
 const modes = [
   { name: 'per-request', flags: ['--no-batching'] },
-  { name: 'micro-batching', flags: ['--max-delay-ms', values['max-delay-ms']] },
+  { name: 'micro-batching', flags: ['--max-delay-ms', values['max-delay-ms'], ...(values['max-in-flight'] ? ['--max-in-flight', values['max-in-flight']] : [])] },
   { name: 'no model calls', flags: ['--no-model-calls'] },
 ];
 
@@ -162,15 +164,15 @@ const ceilingShares = Object.fromEntries(bodyKinds.map((b) => [b, {
 const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const bodyNames = { json: 'JSON {"pixels": [784 numbers]}', 'json-parse': 'the same JSON, read by JSON.parse', binary: 'raw float32, 3136 bytes' };
 const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
-  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), model: modelName, bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, ceilingShares, runs };
+  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), maxInFlight: values['max-in-flight'] ? Number(values['max-in-flight']) : 'default', model: modelName, bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, ceilingShares, runs };
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}${values.model ? `-${slug(path.basename(modelFile, '.safetensors'))}` : ''}`);
+const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}${values.model ? `-${slug(path.basename(modelFile, '.safetensors'))}` : ''}${values['max-in-flight'] ? `-in-flight-${values['max-in-flight']}` : ''}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const splitKey = (key) => [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];  // body kind, mode
 const row = (key) => { const s = summary[key]; const [b, mode] = splitKey(key); return `| ${bodyNames[b]} | ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
 const md = [
   `# Service load test: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `examples/server/server.mjs serving ${modelName} on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run; micro-batching with maxDelayMs ${values['max-delay-ms']} and the predictor's default maxInFlight. Command: \`${['npm run bench:serve', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
+  `examples/server/server.mjs serving ${modelName} on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run; micro-batching with maxDelayMs ${values['max-delay-ms']} and ${values['max-in-flight'] ? `maxInFlight ${values['max-in-flight']}` : "the predictor's default maxInFlight"}. Command: \`${['npm run bench:serve', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
   '| body | mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...Object.keys(summary).map(row), '',
