@@ -113,7 +113,8 @@ export class Predictor {
       if (back) return;
       back = true;
       this.running -= 1;
-      this.flush();
+      // Inputs held back by the limit have no timer; inputs with one keep waiting for it (maxDelayMs).
+      if (this.timer === undefined) this.flush();
     };
     const done = (async () => {
       try {

@@ -44,8 +44,10 @@ describe('Predictor scheduling', () => {
       await nextTurn();
     }
     expect(calls.length).toBe(1);
+    const callsWhenFirstResumed = first[0]!.then(() => calls.length);
     calls[0]!.finish();
     expect((await Promise.all(first)).map(firstOf)).toEqual([1, 2]);
+    expect(await callsWhenFirstResumed).toBe(2);  // the next batch went before the callers resumed
     expect(calls.map((c) => c.firsts)).toEqual([[1, 2], [3, 4, 5]]);
     calls[1]!.finish();
     const answers = await Promise.all(later);
@@ -69,6 +71,33 @@ describe('Predictor scheduling', () => {
     calls[0]!.finish();
     calls[2]!.finish();
     expect((await Promise.all(all)).map(firstOf)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('with maxDelayMs, a returning batch leaves inputs below the limit to their timer', async () => {
+    const { model, calls } = standIn();
+    const predictor = new Predictor(model, { maxDelayMs: 1000, maxBatch: 2, maxInFlight: 2 });
+    const all = [predictor.predict(input(1)), predictor.predict(input(2))];  // a full batch goes at once
+    all.push(predictor.predict(input(3)));  // below the limit: waits up to 1000 ms for a second input
+    calls[0]!.finish();
+    await all[0];
+    await nextTurn();
+    expect(calls.map((c) => c.firsts)).toEqual([[1, 2]]);
+    all.push(predictor.predict(input(4)));  // fills the batch: it goes without waiting for the timer
+    expect(calls.map((c) => c.firsts)).toEqual([[1, 2], [3, 4]]);
+    calls[1]!.finish();
+    expect((await Promise.all(all)).map(firstOf)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('with maxDelayMs, inputs held back by the limit go as soon as a batch returns', async () => {
+    const { model, calls } = standIn();
+    const predictor = new Predictor(model, { maxDelayMs: 1000, maxBatch: 2, maxInFlight: 1 });
+    const all = [predictor.predict(input(1)), predictor.predict(input(2)), predictor.predict(input(3))];
+    expect(calls.map((c) => c.firsts)).toEqual([[1, 2]]);
+    calls[0]!.finish();
+    await all[0];
+    expect(calls.map((c) => c.firsts)).toEqual([[1, 2], [3]]);  // no 1000 ms wait
+    calls[1]!.finish();
+    expect((await Promise.all(all)).map(firstOf)).toEqual([1, 2, 3]);
   });
 
   it('keeps batches to maxBatch, and close serves every waiting input first', async () => {
