@@ -7,7 +7,9 @@
 // float32 bodies (application/octet-stream): what parsing the request costs shows in the difference.
 // Body kind json-parse: JSON bodies, the server reading them with JSON.parse instead of its fast reader.
 // Each round also runs the server with --no-model-calls (uniform answers, no model call at all): the
-// ceiling that the HTTP path itself sets on this machine, which no batching can pass.
+// rate of the HTTP path alone, a reference for what batching can reach. It is not a strict bound: the load
+// generator shares the machine's cores, and how the server answers changes how they share them.
+// --max-in-flight 4,65536 runs one micro-batching mode per value in each round (paired comparison).
 //
 //   node bench/serve.mjs [--connections 64] [--seconds 10] [--rounds 3] [--threads 1] [--bodies json,binary]
 //     [--max-delay-ms 0] [--max-in-flight n] [--node-flags=--max-semi-space-size=32] [--model file]
@@ -36,7 +38,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     'node-flags': { type: 'string', default: '--max-semi-space-size=32' },  // pass --node-flags= for none
     'max-delay-ms': { type: 'string', default: '0' },  // the micro-batching server's (1 to compare with a timer)
-    'max-in-flight': { type: 'string' },  // the micro-batching server's (default: the predictor's)
+    'max-in-flight': { type: 'string' },  // the micro-batching server's, or a list (default: the predictor's)
     out: { type: 'string', default: 'bench/results' },
     bodies: { type: 'string', default: 'json,binary' },
   },
@@ -69,11 +71,12 @@ const bodies = {
 };
 
 // The server modes measured, in the order each round runs them; the ratios compare them within a round.
-const modes = [
-  { name: 'per-request', flags: ['--no-batching'] },
-  { name: 'micro-batching', flags: ['--max-delay-ms', values['max-delay-ms'], ...(values['max-in-flight'] ? ['--max-in-flight', values['max-in-flight']] : [])] },
-  { name: 'no model calls', flags: ['--no-model-calls'] },
-];
+const inFlight = values['max-in-flight'] ? values['max-in-flight'].split(',') : [undefined];
+const microModes = inFlight.map((n) => ({
+  name: inFlight.length > 1 ? `micro-batching, maxInFlight ${n}` : 'micro-batching',
+  flags: ['--max-delay-ms', values['max-delay-ms'], ...(n ? ['--max-in-flight', n] : [])],
+}));
+const modes = [{ name: 'per-request', flags: ['--no-batching'] }, ...microModes, { name: 'no model calls', flags: ['--no-model-calls'] }];
 
 function startServer(mode, bodyKind) {
   const args = [path.resolve('examples/server/server.mjs'), '--model', modelFile, '--port', '0', ...mode.flags,
@@ -153,20 +156,22 @@ const summary = Object.fromEntries(Object.entries(runs).map(([key, rs]) => [key,
 // median over the rounds: this host's speed drifts by a third between rounds, which a ratio of the
 // medians of different rounds would mix in.
 const roundRatio = (b, over, under) => runs[`${b} ${over}`].map((r, i) => r.requestsPerSecond / runs[`${b} ${under}`][i].requestsPerSecond);
-const roundRatios = Object.fromEntries(bodyKinds.map((b) => [b, roundRatio(b, 'micro-batching', 'per-request')]));
-const ratios = Object.fromEntries(bodyKinds.map((b) => [b, median(roundRatios[b])]));
-// The ceiling's share that each mode reaches, and the ratio the ceiling itself allows over per-request.
-const ceilingShares = Object.fromEntries(bodyKinds.map((b) => [b, {
-  microBatching: median(roundRatio(b, 'micro-batching', 'no model calls')),
-  perRequest: median(roundRatio(b, 'per-request', 'no model calls')),
-  ceilingOverPerRequest: median(roundRatio(b, 'no model calls', 'per-request')),
+// Per body kind and micro-batching mode (one, unless --max-in-flight lists several).
+const byMicroMode = (fn) => Object.fromEntries(bodyKinds.map((b) => [b, Object.fromEntries(microModes.map((m) => [m.name, fn(b, m.name)]))]));
+const roundRatios = byMicroMode((b, m) => roundRatio(b, m, 'per-request'));
+const ratios = byMicroMode((b, m) => median(roundRatios[b][m]));
+// The share of the no-model rate that each mode reaches, and that rate over per-request.
+const noModel = Object.fromEntries(bodyKinds.map((b) => [b, {
+  overPerRequest: median(roundRatio(b, 'no model calls', 'per-request')),
+  perRequestShare: median(roundRatio(b, 'per-request', 'no model calls')),
+  microBatchingShare: Object.fromEntries(microModes.map((m) => [m.name, median(roundRatio(b, m.name, 'no model calls'))])),
 }]));
 const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const bodyNames = { json: 'JSON {"pixels": [784 numbers]}', 'json-parse': 'the same JSON, read by JSON.parse', binary: 'raw float32, 3136 bytes' };
 const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
-  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), maxInFlight: values['max-in-flight'] ? Number(values['max-in-flight']) : 'default', model: modelName, bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, ceilingShares, runs };
+  settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), maxInFlight: values['max-in-flight'] ? inFlight.map(Number) : null, model: modelName, bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, noModel, runs };
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}${values.model ? `-${slug(path.basename(modelFile, '.safetensors'))}` : ''}${values['max-in-flight'] ? `-in-flight-${values['max-in-flight']}` : ''}`);
+const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}${values.model ? `-${slug(path.basename(modelFile, '.safetensors'))}` : ''}${values['max-in-flight'] ? `-in-flight-${inFlight.join('-')}` : ''}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const splitKey = (key) => [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];  // body kind, mode
 const row = (key) => { const s = summary[key]; const [b, mode] = splitKey(key); return `| ${bodyNames[b]} | ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
@@ -176,8 +181,8 @@ const md = [
   '| body | mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...Object.keys(summary).map(row), '',
-  ...bodyKinds.map((b) => `With ${bodyNames[b]} bodies, micro-batching serves ${ratios[b].toFixed(2)}× the requests/s of one native call per request (goal: >= 3×; the median of the rounds' own ratios, ${roundRatios[b].map((x) => `${x.toFixed(2)}×`).join(', ')}, each against the per-request run just before it).`), '',
-  ...bodyKinds.map((b) => { const c = ceilingShares[b]; return `Ceiling (${bodyNames[b]}): the server answering without calling the model serves ${c.ceilingOverPerRequest.toFixed(2)}× the requests/s of one native call per request, the most any batching could reach here; micro-batching reaches ${(100 * c.microBatching).toFixed(0)}% of it, one call per request ${(100 * c.perRequest).toFixed(0)}% (medians of the rounds).`; }), '',
+  ...bodyKinds.flatMap((b) => microModes.map(({ name: m }) => `With ${bodyNames[b]} bodies, ${m} serves ${ratios[b][m].toFixed(2)}× the requests/s of one native call per request (goal: >= 3×; the median of the rounds' own ratios, ${roundRatios[b][m].map((x) => `${x.toFixed(2)}×`).join(', ')}, each against the per-request run of the same round).`)), '',
+  ...bodyKinds.map((b) => { const c = noModel[b]; return `No model calls (${bodyNames[b]}): the server answering without calling the model serves ${c.overPerRequest.toFixed(2)}× the requests/s of one native call per request, the rate of its HTTP path alone; ${microModes.map(({ name: m }) => `${m} reaches ${(100 * c.microBatchingShare[m]).toFixed(0)}% of it`).join(', ')}, one call per request ${(100 * c.perRequestShare).toFixed(0)}% (medians of the rounds).`; }), '',
   ...(Object.values(summary)[0].cpu ? [
     'Where the CPU went (median over the rounds; 100% is one core): the server\'s JS thread (and its time per request served), its compute thread, the load generator, and the idle share of the whole machine.', '',
     '| body | mode | server JS thread | JS thread per request (µs) | compute thread | load generator | machine idle |',

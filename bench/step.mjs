@@ -4,7 +4,7 @@
 // bench/results/step-<machine>-<date>-<commit>.{json,md}. Issue 5's goal, MoE training >= 0.8x dense256,
 // is the ratio of the two step times; the rows show which phases make the difference.
 //
-//   node bench/step.mjs [--rounds 7] [--threads 1,2] [--out bench/results]
+//   node bench/step.mjs [--rounds 9] [--threads 1,2] [--out bench/results]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { currentCommit, slug } from './common.mjs';
 
 const { values } = parseArgs({ options: {
-  rounds: { type: 'string', default: '7' },
+  rounds: { type: 'string', default: '9' },
   threads: { type: 'string', default: '1,2' },
   out: { type: 'string', default: 'bench/results' },
 } });
@@ -38,7 +38,7 @@ const ratio = (r, without = []) => {
 };
 const md = [
   `# CPU training step by phase: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `The reference MoE (${runs[0].moe.params.toLocaleString('en-US')} parameters) and dense256 (${runs[0].dense256.params.toLocaleString('en-US')}), trained as the CPU training loop trains them on the first 5,000 MNIST images, batch 64; the two alternate epoch by epoch for ${values.rounds} rounds after a warm-up epoch each. Microseconds per step, medians over the rounds (the step row is the median of the rounds' totals). Command: \`npm run bench:step\`.`, '',
+  `The reference MoE (${runs[0].moe.params.toLocaleString('en-US')} parameters) and dense256 (${runs[0].dense256.params.toLocaleString('en-US')}), trained as the CPU training loop trains them on the first 5,000 MNIST images, batch 64; the two alternate epoch by epoch for ${values.rounds} rounds after a warm-up epoch each. Microseconds per step, medians over the rounds (the step row is the median of the rounds' totals). Command: \`${['npm run bench:step', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
   ...runs.flatMap((r) => [
     `## ${r.threads} thread${r.threads > 1 ? 's' : ''}`, '',
     '| phase | MoE (µs) | dense256 (µs) | MoE − dense256 (µs) |',

@@ -1,6 +1,7 @@
 // Where a CPU training step's time goes, phase by phase, for the reference MoE and for dense256 (the
 // dense model with the MoE's active parameters): the batch gather, forward and loss; backward; the Adam
-// step; and the epoch sums the training loop keeps. The step is the one model/train_loop.cpp runs on the
+// step; and after_step (bias balancing, a no-op for the reference model) with the epoch sums the
+// training loop keeps. The step is the one model/train_loop.cpp runs on the
 // CPU (parameters in one flat buffer, gradients cleared to none before backward, one fused Adam pass),
 // on the first 5,000 MNIST training images, batch 64. The two models alternate epoch by epoch for
 // `rounds` rounds after a warm-up epoch each; each round gives the mean microseconds per step of every
@@ -31,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kImages = 5000, kBatch = 64, kPixels = 784;
 constexpr std::array<const char*, 4> kPhases = {"gather, forward and loss", "backward", "Adam",
-                                                "epoch sums"};
+                                                "after_step and epoch sums"};
 
 // The bytes of an IDX file after its `header` bytes, `count` records of `record` bytes.
 std::vector<uint8_t> read_idx(const std::string& file, int64_t header, int64_t count, int64_t record) {
@@ -135,7 +136,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: moe_step_bench <train-images-idx3-ubyte> <train-labels-idx1-ubyte> [rounds] [threads]\n");
     return 2;
   }
-  const int rounds = argc > 3 ? std::max(1, std::atoi(argv[3])) : 7;
+  const int rounds = argc > 3 ? std::max(1, std::atoi(argv[3])) : 9;
   at::set_num_threads(argc > 4 ? std::max(1, std::atoi(argv[4])) : 1);
   const std::vector<uint8_t> pixels = read_idx(argv[1], 16, kImages, kPixels), labels = read_idx(argv[2], 8, kImages, 1);
   const at::Tensor x_all = at::from_blob(const_cast<uint8_t*>(pixels.data()), {kImages, kPixels}, at::kByte).to(at::kFloat) / 255.0;
