@@ -12,7 +12,8 @@ export interface PredictorOptions {
   maxDelayMs?: number;
   // Batches sent and not yet returned, default 4. While that many run, arriving inputs wait and go
   // together as soon as one returns: the model runs one call at a time anyway (one compute thread), so
-  // under load the batches grow instead of queueing behind each other (`node bench/serve.mjs` compares).
+  // under load the batches grow instead of queueing behind each other (`npm run bench:serve --
+  // --max-in-flight 4,65536` compares).
   maxInFlight?: number;
   routing?: boolean;    // also return each input's experts and weights (MoE), default false
 }
