@@ -1,6 +1,10 @@
-// Helpers shared by the benchmark scripts: medians, the commit a result belongs to, file-name slugs, and
-// the JSON result a child process prints last.
+// Helpers shared by the benchmark scripts: medians, the commit a result belongs to, file-name slugs, the
+// machine and command a result names, the native benchmark binaries, and the JSON result a child process
+// prints last.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -23,4 +27,20 @@ export function lastJsonLine(child, what) {
     return null;
   }
   return JSON.parse(child.stdout.trim().split('\n').at(-1));
+}
+
+/** This machine as result file names give it: core count and CPU model, e.g. `2core-amd-epyc`. */
+export const machineSlug = () => `${os.cpus().length}core-${slug(os.cpus()[0]?.model ?? 'unknown CPU')}`.slice(0, 60);
+
+/** The command that ran this script, written as npm would run it: `npm run <script> -- <its arguments>`. */
+export const commandLine = (script) => ['npm run ' + script, ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
+
+/** build/<name>, a native benchmark built with the native tests; exits saying how to build it when missing. */
+export function nativeBench(name) {
+  const binary = path.resolve('build', name);
+  if (!existsSync(binary)) {
+    console.error(`${binary} is missing: run \`npm run build:native\` in a clone (it is built with the native tests)`);
+    process.exit(1);
+  }
+  return binary;
 }

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DenseClassifier, MoEClassifier, buildInfo, loadMnist, setNumThreads } from '../dist/lib/index.js';
-import { currentCommit, lastJsonLine, median, slug } from './common.mjs';
+import { commandLine, currentCommit, lastJsonLine, machineSlug, median } from './common.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -153,12 +153,12 @@ const result = {
   rss_mib_per_epoch: rss.map(mib),
 };
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `cpu-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
+const base = path.join(values.out, `cpu-${machineSlug()}-${date}-${commit}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const md = [
   `# CPU benchmark: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`,
   '',
-  `torch-moe (libtorch ${buildInfo().libtorchVersion}) against eager PyTorch ${eagerVersion} on the same libtorch (bench/eager_cpu.py), first ${train.count} MNIST images, batch 64, ${epochs} epochs per measurement after a warm-up epoch; evaluation of the 10,000 test images (batches of 1,000; the median of ${evalReps} after a warm-up, in each round). Median of ${rounds} rounds, each running eager PyTorch and torch-moe back to back. Command: \`npm run bench:cpu\`.`,
+  `torch-moe (libtorch ${buildInfo().libtorchVersion}) against eager PyTorch ${eagerVersion} on the same libtorch (bench/eager_cpu.py), first ${train.count} MNIST images, batch 64, ${epochs} epochs per measurement after a warm-up epoch; evaluation of the 10,000 test images (batches of 1,000; the median of ${evalReps} after a warm-up, in each round). Median of ${rounds} rounds, each running eager PyTorch and torch-moe back to back. Command: \`${commandLine('bench:cpu')}\`.`,
   '',
   '| threads | model | torch-moe samples/s | eager samples/s | ratio | torch-moe eval (ms) | eager eval (ms) | eval ratio |',
   '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',

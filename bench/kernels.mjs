@@ -4,18 +4,14 @@
 //
 //   node bench/kernels.mjs [--rounds 7] [--out bench/results]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { currentCommit, slug } from './common.mjs';
+import { commandLine, currentCommit, machineSlug, nativeBench } from './common.mjs';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '7' }, out: { type: 'string', default: 'bench/results' } } });
-const binary = path.resolve('build', 'moe_kernel_bench');
-if (!existsSync(binary)) {
-  console.error(`${binary} is missing: run \`npm run build:native\` in a clone (it is built with the native tests)`);
-  process.exit(1);
-}
+const binary = nativeBench('moe_kernel_bench');
 const lines = execFileSync(binary, [values.rounds], { encoding: 'utf8' }).trim().split('\n').map((l) => JSON.parse(l));
 const commit = currentCommit();
 const date = new Date().toISOString().slice(0, 10);
@@ -23,7 +19,7 @@ const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const md = [
   `# CPU kernels: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`,
   '',
-  `One thread, the reference model's shapes (8 experts of 256 → 128 → 256, batch 64); each comparison alternates the two sides for ${values.rounds} rounds and gives the medians (speedup: the median of the per-round ratios). The first forward rows time row_gemm on weights transposed beforehand against addmm on the weights as stored (the transposes have their own row); the rows "on W as stored" time what the training forward now runs for experts of up to 24 rows (row_gemm_nt) against the transposes plus row_gemm it runs for larger ones. Weights and activations are hot in cache here; in a training step the weights come from L3. The narrow layers run forward and backward through autograd on both sides; the Adam rows are one step over the reference MoE's and dense256's parameter counts (the difference between the two is what the MoE's extra parameters cost per step). Command: \`npm run bench:kernels\`.`,
+  `One thread, the reference model's shapes (8 experts of 256 → 128 → 256, batch 64); each comparison alternates the two sides for ${values.rounds} rounds and gives the medians (speedup: the median of the per-round ratios). The first forward rows time row_gemm on weights transposed beforehand against addmm on the weights as stored (the transposes have their own row); the rows "on W as stored" time what the training forward now runs for experts of up to 24 rows (row_gemm_nt) against the transposes plus row_gemm it runs for larger ones. Weights and activations are hot in cache here; in a training step the weights come from L3. The narrow layers run forward and backward through autograd on both sides; the Adam rows are one step over the reference MoE's and dense256's parameter counts (the difference between the two is what the MoE's extra parameters cost per step). Command: \`${commandLine('bench:kernels')}\`.`,
   '',
   '| what | torch-moe kernel (µs) | against | its time (µs) | speedup |',
   '| --- | ---: | --- | ---: | ---: |',
@@ -32,7 +28,7 @@ const md = [
   '',
 ];
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `kernels-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
+const base = path.join(values.out, `kernels-${machineSlug()}-${date}-${commit}`);
 writeFileSync(`${base}.json`, JSON.stringify({ date, commit, machine: { cpu, cores: os.cpus().length }, rounds: Number(values.rounds), results: lines }, null, 2) + '\n');
 writeFileSync(`${base}.md`, md.join('\n'));
 console.log(md.join('\n'));

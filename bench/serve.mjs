@@ -24,7 +24,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readModelHeader } from '../dist/lib/checkpoint/header.js';
 import { MoEClassifier, buildInfo, loadMnist } from '../dist/lib/index.js';
-import { currentCommit, median, slug } from './common.mjs';
+import { commandLine, currentCommit, machineSlug, median, slug } from './common.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -152,7 +152,7 @@ const summary = Object.fromEntries(Object.entries(runs).map(([key, rs]) => [key,
   cleanExits: rs.every((r) => r.cleanExit),
   cpu: rs[0].cpu ? Object.fromEntries(Object.keys(rs[0].cpu).map((k) => [k, median(rs.map((r) => r.cpu[k]))])) : null,
 }]));
-// The ratio within each round (micro-batching against the per-request run just before it), then the
+// The ratio within each round (each micro-batching mode against the round's per-request run), then the
 // median over the rounds: this host's speed drifts by a third between rounds, which a ratio of the
 // medians of different rounds would mix in.
 const roundRatio = (b, over, under) => runs[`${b} ${over}`].map((r, i) => r.requestsPerSecond / runs[`${b} ${under}`][i].requestsPerSecond);
@@ -171,13 +171,13 @@ const bodyNames = { json: 'JSON {"pixels": [784 numbers]}', 'json-parse': 'the s
 const result = { date, commit, machine: { cpu, cores: os.cpus().length }, versions: { node: process.version, libtorch: buildInfo().libtorchVersion },
   settings: { connections, seconds, rounds, threads: values.threads, nodeFlags: values['node-flags'], maxDelayMs: Number(values['max-delay-ms']), maxInFlight: values['max-in-flight'] ? inFlight.map(Number) : null, model: modelName, bodies: bodyKinds.map((b) => bodyNames[b]) }, summary, ratios, roundRatios, noModel, runs };
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `serve-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}${values.model ? `-${slug(path.basename(modelFile, '.safetensors'))}` : ''}${values['max-in-flight'] ? `-in-flight-${inFlight.join('-')}` : ''}`);
+const base = path.join(values.out, `serve-${machineSlug()}-${date}-${commit}${values.model ? `-${slug(path.basename(modelFile, '.safetensors'))}` : ''}${values['max-in-flight'] ? `-in-flight-${inFlight.join('-')}` : ''}`);
 writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
 const splitKey = (key) => [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];  // body kind, mode
 const row = (key) => { const s = summary[key]; const [b, mode] = splitKey(key); return `| ${bodyNames[b]} | ${mode} | ${s.requestsPerSecond.toFixed(0)} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.eventLoopDelayP99Ms.toFixed(1)} | ${s.cleanExits ? 'yes' : 'no'} |`; };
 const md = [
   `# Service load test: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `examples/server/server.mjs serving ${modelName} on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run; micro-batching with maxDelayMs ${values['max-delay-ms']} and ${values['max-in-flight'] ? `maxInFlight ${values['max-in-flight']}` : "the predictor's default maxInFlight"}. Command: \`${['npm run bench:serve', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
+  `examples/server/server.mjs serving ${modelName} on the CPU; autocannon on loopback (on the same machine), ${connections} connections for ${seconds} s per run, bodies of 256 MNIST test images; median of ${rounds} rounds, the modes alternating. Server: ${values.threads} compute thread(s), node flags '${values['node-flags']}', the same for every run; micro-batching with maxDelayMs ${values['max-delay-ms']} and ${values['max-in-flight'] ? `maxInFlight ${values['max-in-flight']}` : "the predictor's default maxInFlight"}. Command: \`${commandLine('bench:serve')}\`.`, '',
   '| body | mode | requests/s | p50 latency (ms) | p99 latency (ms) | errors (all rounds) | server event-loop delay p99 (ms) | clean shutdown |',
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...Object.keys(summary).map(row), '',

