@@ -82,6 +82,13 @@ export class Predictor {
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
 
+  /** A batch's native call returned: what waits below the limit keeps its timer (maxDelayMs); what the
+   * limit held back (it has no timer) goes now, as one batch. */
+  private returned(): void {
+    this.running -= 1;
+    if (this.timer === undefined) this.flush();
+  }
+
   /** fn after `delayMs`, or, for 0, once this turn of the event loop has read what has arrived. */
   private later(fn: () => void, delayMs = this.maxDelayMs): { cancel(): void } {
     if (delayMs === 0) {
@@ -107,31 +114,23 @@ export class Predictor {
     this.stats.calls += 1;
     this.stats.inputs += batch.length;
     this.running += 1;
-    // What arrived while this batch ran goes as the next one, sent before these callers resume, so that
-    // the model is not idle while they write their answers.
-    let back = false;
-    const returned = () => {
-      if (back) return;
-      back = true;
-      this.running -= 1;
-      // Inputs held back by the limit have no timer; inputs with one keep waiting for it (maxDelayMs).
-      if (this.timer === undefined) this.flush();
-    };
     const done = (async () => {
+      let answer: (i: number) => SinglePrediction;
       try {
         if (this.routing) {
           const p = await this.model.predict(inputs, { batchSize: batch.length, routing: true });
-          returned();
-          batch.forEach((w, i) => w.resolve({ probabilities: p.probabilities.slice(i * classes, (i + 1) * classes), routing: p.routing[i] }));
+          answer = (i) => ({ probabilities: p.probabilities.slice(i * classes, (i + 1) * classes), routing: p.routing[i] });
         } else {
           const p = await this.model.predict(inputs, { batchSize: batch.length });
-          returned();
-          batch.forEach((w, i) => w.resolve({ probabilities: p.slice(i * classes, (i + 1) * classes) }));
+          answer = (i) => ({ probabilities: p.slice(i * classes, (i + 1) * classes) });
         }
       } catch (err) {
-        returned();
+        this.returned();
         for (const w of batch) w.reject(err);
+        return;
       }
+      this.returned();  // before these callers resume, so that the model is not idle while they answer
+      batch.forEach((w, i) => w.resolve(answer(i)));
     })();
     this.inFlight.add(done);
     void done.finally(() => this.inFlight.delete(done));
