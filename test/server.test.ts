@@ -103,9 +103,9 @@ describe('example server', () => {
   });
 
   it('with --no-model-calls answers uniform probabilities in the same shape, and still refuses bad pixels', async () => {
-    const ceiling = await start(modelFile, '--no-model-calls');
+    const noModel = await start(modelFile, '--no-model-calls');
     try {
-      const ask = (body: string | Buffer, type = 'application/json') => fetch(`${ceiling.url}/predict`, { method: 'POST', body, headers: { 'content-type': type } });
+      const ask = (body: string | Buffer, type = 'application/json') => fetch(`${noModel.url}/predict`, { method: 'POST', body, headers: { 'content-type': type } });
       const r = await ask(JSON.stringify({ pixels: Array.from(test.inputs.subarray(0, 784)) }));
       expect(r.status).toBe(200);
       const body = await r.json();
@@ -116,10 +116,10 @@ describe('example server', () => {
       expect(nan.status).toBe(400);
       expect((await nan.json()).error).toMatch(/input\[0\] is not a finite number/);
       expect((await ask('{"pixels": [1]}')).status).toBe(400);
-      const stats = await (await fetch(`${ceiling.url}/stats`)).json();
+      const stats = await (await fetch(`${noModel.url}/stats`)).json();
       expect(stats.predictor).toBeNull();
     } finally {
-      ceiling.child.kill('SIGKILL');
+      noModel.child.kill('SIGKILL');
     }
   });
 

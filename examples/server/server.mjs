@@ -9,8 +9,8 @@
 // The model is loaded once; concurrent requests are merged into batches by model.createPredictor()
 // (--no-batching: one native call per request). SIGTERM/SIGINT: stop accepting, let in-flight requests
 // finish, then dispose the model and exit 0. --no-model-calls answers every request with uniform
-// probabilities without calling the model: what the HTTP path alone can serve, the ceiling of the load
-// test (bench/serve.mjs).
+// probabilities without calling the model: what the HTTP path alone can serve, the load test's reference
+// rate (bench/serve.mjs).
 //
 //   node --max-semi-space-size=32 examples/server/server.mjs --model mnist-moe.safetensors [--port 8080]
 //     [--no-batching] [--max-batch 64] [--max-delay-ms 0] [--max-in-flight n] [--threads n] [--json-parse]
@@ -35,7 +35,7 @@ const { values } = parseArgs({
     'max-in-flight': { type: 'string' },  // batches running at once (the predictor's default if not given)
     threads: { type: 'string' },  // intra-op threads of the compute thread (default: the machine's cores)
     'json-parse': { type: 'boolean', default: false },  // read every JSON body with JSON.parse (bench/serve.mjs compares)
-    'no-model-calls': { type: 'boolean', default: false },  // uniform answers, no model call (bench/serve.mjs's ceiling)
+    'no-model-calls': { type: 'boolean', default: false },  // uniform answers, no model call (bench/serve.mjs's reference)
   },
 });
 if (!values.model) {
