@@ -18,10 +18,16 @@ struct AdamHyper {
 void adam_step_ref(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n, double lr,
                    int64_t step, const AdamHyper& hyper);
 
-// The same update in a loop the compiler vectorises (adam_cpu.cpp is built with -O3 -fno-math-errno); the
-// caller splits [0, n) across threads by pointer offsets.
+// The same update on the CPU, equal to adam_step_ref up to rounding: a hand-written AVX-512 loop where the
+// CPU has it, else adam_step_cpu_portable (adam_cpu.cpp is built with -O3 -fno-math-errno). The caller
+// splits [0, n) across threads by pointer offsets.
 void adam_step_cpu(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n, double lr,
                    int64_t step, const AdamHyper& hyper);
+
+// The loop without AVX-512, in adam_step_ref's arithmetic order, which the compiler vectorises (an AVX2
+// clone and a baseline one); public so that tests run it on every CPU.
+void adam_step_cpu_portable(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n,
+                            double lr, int64_t step, const AdamHyper& hyper);
 
 // lr: one float, step: one int64, both device memory.
 void adam_step_cuda(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n,
