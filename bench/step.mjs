@@ -1,6 +1,7 @@
 // Where a CPU training step's time goes, the reference MoE against dense256 (the dense model with the
 // MoE's active parameters), phase by phase: runs build/moe_step_bench (built with the native tests:
-// `npm run build:native`; see bench/native/step_phases.cpp) at 1 and 2 threads and writes
+// `npm run build:native`; see bench/native/step_phases.cpp: it runs the training loop and times the
+// phases the loop marks) at 1 and 2 threads and writes
 // bench/results/step-<machine>-<date>-<commit>.{json,md}. Issue 5's goal, MoE training >= 0.8x dense256,
 // is the ratio of the two step times; the rows show which phases make the difference.
 //
@@ -34,7 +35,7 @@ const ratio = (r, without = []) => {
 };
 const md = [
   `# CPU training step by phase: ${cpu} (${os.cpus().length} cores), ${date}, commit ${commit}`, '',
-  `The reference MoE (${runs[0].moe.params.toLocaleString('en-US')} parameters) and dense256 (${runs[0].dense256.params.toLocaleString('en-US')}), trained as the CPU training loop trains them on the first 5,000 MNIST images, batch 64; the two alternate epoch by epoch for ${values.rounds} rounds after a warm-up epoch each. Microseconds per step, medians over the rounds (the step row is the median of the rounds' totals). Command: \`${commandLine('bench:step')}\`.`, '',
+  `The reference MoE (${runs[0].moe.params.toLocaleString('en-US')} parameters) and dense256 (${runs[0].dense256.params.toLocaleString('en-US')}), trained by the training loop itself (one train() call per epoch, timed by the phases the loop marks as RecordFunction user scopes) on the first 5,000 MNIST images, batch 64; the two alternate epoch by epoch for ${values.rounds} rounds after a warm-up epoch each. Microseconds per step, medians over the rounds (the step row is the median of the rounds' totals). Command: \`${commandLine('bench:step')}\`.`, '',
   ...runs.flatMap((r) => [
     `## ${r.threads} thread${r.threads > 1 ? 's' : ''}`, '',
     '| phase | MoE (µs) | dense256 (µs) | MoE − dense256 (µs) |',

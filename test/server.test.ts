@@ -114,7 +114,8 @@ describe('example server', () => {
       expect(body.routing).toEqual({ experts: [0, 1], weights: [0.5, 0.5] });
       const nan = await ask(Buffer.from(new Float32Array(784).fill(Number.NaN).buffer), 'application/octet-stream');
       expect(nan.status).toBe(400);
-      expect((await nan.json()).error).toMatch(/input\[0\] is not a finite number/);
+      // the words the model-calling modes answer with (predict's RangeError, case above)
+      expect((await nan.json()).error).toBe('Expected a finite number for input[0] but received NaN');
       expect((await ask('{"pixels": [1]}')).status).toBe(400);
       const stats = await (await fetch(`${noModel.url}/stats`)).json();
       expect(stats.predictor).toBeNull();
@@ -122,6 +123,26 @@ describe('example server', () => {
       noModel.child.kill('SIGKILL');
     }
   });
+
+  it('refuses batching options in a mode without batching, and bad numbers, with a usage error (exit 2)', async () => {
+    const run = (...flags: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [path.join(root, 'examples/server/server.mjs'), '--model', modelFile, '--port', '0', ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d) => { stderr += String(d); });
+      child.once('exit', (code) => resolve({ code, stderr }));
+    });
+    for (const [flags, message] of [
+      [['--no-batching', '--max-in-flight', '2'], '--max-in-flight applies to micro-batching; it cannot be combined with --no-batching'],
+      [['--max-batch', '8', '--no-model-calls'], '--max-batch applies to micro-batching; it cannot be combined with --no-model-calls'],
+      [['--max-in-flight', '0'], 'Expected an integer in [1, 65536] for options.maxInFlight but received 0'],
+      [['--threads', 'many'], '--threads: '],
+    ] as [string[], string][]) {
+      const { code, stderr } = await run(...flags);
+      expect(code, flags.join(' ')).toBe(2);
+      expect(stderr).toContain(message);
+      expect(stderr).toContain('usage: node examples/server/server.mjs');
+    }
+  }, 60_000);
 
   it('on SIGTERM finishes the requests in flight, then exits 0', async () => {
     const body = JSON.stringify({ pixels: Array.from(test.inputs.subarray(0, 784)) });

@@ -24,7 +24,8 @@ import { PNG } from 'pngjs';
 import { loadModel, setNumThreads } from '../../dist/lib/index.js';
 import { readPixelsFast } from './pixels.mjs';
 
-const { values } = parseArgs({
+const { values, tokens } = parseArgs({
+  tokens: true,
   options: {
     model: { type: 'string' },
     port: { type: 'string', default: '8080' },
@@ -38,20 +39,39 @@ const { values } = parseArgs({
     'no-model-calls': { type: 'boolean', default: false },  // uniform answers, no model call (bench/serve.mjs's reference)
   },
 });
-if (!values.model) {
-  console.error('usage: node examples/server/server.mjs --model <file.safetensors> [--port 8080] [--no-batching]');
+function usageError(message) {
+  console.error(`${message}\nusage: node examples/server/server.mjs --model <file.safetensors> [--port 8080] [--no-batching]`);
   process.exit(2);
 }
+if (!values.model) usageError('--model is required');
+// The predictor's options shape micro-batching only: given with a mode that has no predictor, they would
+// be ignored silently.
+const given = new Set(tokens.filter((t) => t.kind === 'option').map((t) => t.name));
+const unbatched = ['no-batching', 'no-model-calls'].find((f) => values[f]);
+const batchingFlag = ['max-batch', 'max-delay-ms', 'max-in-flight'].find((f) => given.has(f));
+if (unbatched && batchingFlag) usageError(`--${batchingFlag} applies to micro-batching; it cannot be combined with --${unbatched}`);
 
 const MAX_BODY = 1 << 20;
 const littleEndian = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
-if (values.threads) setNumThreads(Number(values.threads));
+// The library checks the numbers (a RangeError that names the option): a usage error here, not a stack.
+if (values.threads) {
+  try {
+    setNumThreads(Number(values.threads));
+  } catch (err) {
+    usageError(`--threads: ${err.message}`);
+  }
+}
 const model = await loadModel(values.model);
 const moe = model.config.kind === 'moe';
 const modelCalls = !values['no-model-calls'];
 const batching = modelCalls && !values['no-batching'];
-const predictor = batching ? model.createPredictor({ maxBatch: Number(values['max-batch']), maxDelayMs: Number(values['max-delay-ms']),
-  ...(values['max-in-flight'] ? { maxInFlight: Number(values['max-in-flight']) } : {}), routing: moe }) : undefined;
+let predictor;
+try {
+  predictor = batching ? model.createPredictor({ maxBatch: Number(values['max-batch']), maxDelayMs: Number(values['max-delay-ms']),
+    ...(values['max-in-flight'] ? { maxInFlight: Number(values['max-in-flight']) } : {}), routing: moe }) : undefined;
+} catch (err) {
+  usageError(`--max-batch, --max-delay-ms or --max-in-flight: ${err.message}`);
+}
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
 const counters = { requests: 0, ok: 0, badRequests: 0, errors: 0 };
@@ -111,7 +131,8 @@ const uniform = (() => {
 async function predict(pixels) {
   if (!modelCalls) {
     for (let i = 0; i < pixels.length; i++) {
-      if (!Number.isFinite(pixels[i])) throw new BadRequest(`input[${i}] is not a finite number: ${pixels[i]}`);
+      // predict's own message, so that both modes answer a bad input alike
+      if (!Number.isFinite(pixels[i])) throw new BadRequest(`Expected a finite number for input[${i}] but received ${pixels[i]}`);
     }
     return uniform;
   }

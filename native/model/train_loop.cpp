@@ -16,6 +16,7 @@
 #include "../ops/fused_adam.h"
 #include "cuda_graph.h"
 #include "expert_parallel.h"
+#include "step_phases.h"
 #include "trainer.h"
 
 namespace moe::model {
@@ -306,11 +307,14 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
   // the ranks before Adam.
   at::Tensor shifts;  // translate: each input's (dy, dx) for this epoch, drawn for the whole dataset
   auto step = [&](const at::Tensor& idx, double loss_scale) {
+    StepPhaseMarks phases;  // (inside a CUDA capture they mark the recording, not the replays)
+    phases.begin(StepPhase::kForwardAndLoss);
     at::Tensor x = s.data_x.index_select(0, idx);
     if (shifts.defined()) x = ops::translate_images(x, shifts.index_select(0, idx), image_side);
     const at::Tensor y = s.data_y.index_select(0, idx);
     ForwardResult out = model.forward(x);
     const BatchLoss loss = batch_loss(out, y, weights);
+    phases.begin(StepPhase::kBackward);
     if (cuda) {
       s.flat_grads.zero_();
     } else {
@@ -318,6 +322,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     }
     (loss_scale == 1.0 ? loss.total : loss.total * loss_scale).backward();
     if (buckets) any_rank_stopped = buckets->finish();
+    phases.begin(StepPhase::kAdam);
     torch::NoGradGuard no_grad;
     if (cuda) {
       ops::fused_adam_step(s.flat_params, s.flat_grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
@@ -330,6 +335,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
       }
       ops::fused_adam_step(s.flat_params, grads, s.exp_avg, s.exp_avg_sq, s.lr, s.step, hyper);
     }
+    phases.begin(StepPhase::kAfterStepAndSums);
     model.after_step(out);
     const double size = static_cast<double>(idx.size(0));
     s.ce_sum.add_(loss.cross_entropy.detach().to(at::kDouble), size);

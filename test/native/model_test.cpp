@@ -5,10 +5,12 @@
 #include "../../native/model/classifier.h"
 #include "../../native/model/dropout.h"
 #include "../../native/model/moe_layer.h"
+#include "../../native/model/step_phases.h"
 #include "../../native/model/trainer.h"
 #include "testing.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/record_function.h>
 
 #include <map>
 
@@ -131,6 +133,42 @@ MOE_TEST(training_reduces_loss_and_stop_flag_ends_early) {
   stop.store(true);
   const auto stopped = model::train(*m, st, inputs, labels, tc, nullptr, stop);
   EXPECT_TRUE(stopped.stopped && stopped.epochs.empty(), "a set stop flag must end training before any step");
+}
+
+namespace {
+std::vector<std::string> marked_phases;  // what the user-scope observer below saw, in order
+std::unique_ptr<at::ObserverContext> on_user_scope(const at::RecordFunction& fn) {
+  marked_phases.emplace_back(fn.name());
+  return nullptr;
+}
+}  // namespace
+
+// bench:step times the training loop by these marks: each step must mark the four phases, in order,
+// once each (a 100-input epoch at batch 32 is 4 steps, the last of 4 inputs).
+MOE_TEST(training_loop_marks_each_step_phase_once_per_step_in_order) {
+  const auto cfg = small_config(10, 4, 2);
+  torch::manual_seed(33);
+  const auto inputs = torch::randn({100, 10});
+  const auto labels = (inputs.select(1, 0) > 0).to(torch::kLong);
+  auto m = model::make_classifier(cfg);
+  model::TrainerState st;
+  std::atomic<bool> stop{false};
+  model::TrainConfig tc;
+  tc.epochs = 2;
+  tc.batch_size = 32;
+  marked_phases.clear();
+  const auto handle = at::addThreadLocalCallback(
+      at::RecordFunctionCallback(on_user_scope).scopes({at::RecordScope::USER_SCOPE}));
+  try {
+    model::train(*m, st, inputs, labels, tc, nullptr, stop);
+  } catch (...) {
+    at::removeCallback(handle);
+    throw;
+  }
+  at::removeCallback(handle);
+  std::vector<std::string> want;
+  for (int step = 0; step < 8; ++step) want.insert(want.end(), model::kStepPhaseNames.begin(), model::kStepPhaseNames.end());
+  EXPECT_TRUE(marked_phases == want, "marked ", marked_phases.size(), " phases, want ", want.size(), " (4 per step, 8 steps)");
 }
 
 MOE_TEST(state_round_trip_and_errors) {
