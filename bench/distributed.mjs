@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../dist/lib/cli/launch.js';
-import { currentCommit, median, slug } from './common.mjs';
+import { commandLine, currentCommit, machineSlug, median } from './common.mjs';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, limit: { type: 'string', default: '20000' }, epochs: { type: 'string', default: '2' }, batch: { type: 'string', default: '64,512,2048' }, out: { type: 'string', default: 'bench/results' } } });
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -63,13 +63,13 @@ const cpu = os.cpus()[0]?.model.trim() ?? 'cpu';
 const commit = currentCommit();
 const date = new Date().toISOString().slice(0, 10);
 const machine = `${os.availableParallelism()}-core ${cpu}`;
-const name = `distributed-${os.availableParallelism()}core-${slug(cpu.split(' ').slice(0, 2).join(' '))}-${date}-${commit}`;
+const name = `distributed-${machineSlug()}-${date}-${commit}`;
 mkdirSync(values.out, { recursive: true });
 writeFileSync(path.join(values.out, `${name}.json`), JSON.stringify({ machine, commit, date, settings: values, rows }, null, 2));
 writeFileSync(path.join(values.out, `${name}.md`), [
   `# Distributed training: ${machine}, ${date}, commit ${commit}`,
   '',
-  `Reference models, ${values.limit} MNIST images, last of ${values.epochs} epochs, median of ${values.reps} runs; one intra-op thread per process; Gloo over loopback. Bytes: what rank 0 handed to the collectives per step (payload, averaged over the steps; a ring all-reduce sends about 2(W-1)/W of it per rank), measured by the group. Command: \`npm run bench:distributed\`.`,
+  `Reference models, ${values.limit} MNIST images, last of ${values.epochs} epochs, median of ${values.reps} runs; one intra-op thread per process; Gloo over loopback. Bytes: what rank 0 handed to the collectives per step (payload, averaged over the steps; a ring all-reduce sends about 2(W-1)/W of it per rank), measured by the group. Command: \`${commandLine('bench:distributed')}\`.`,
   '',
   '| setup | global batch | parameters | 1 process (samples/s) | 2 processes (samples/s) | speedup | all-reduced per step (bytes) | sent all-to-all per step (bytes) |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

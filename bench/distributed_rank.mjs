@@ -12,6 +12,6 @@ const train = await loadMnist({ split: 'train', limit });
 const model = kind === 'moe' ? new MoEClassifier({ seed: 0 }) : new DenseClassifier({ seed: 0 });
 const history = await model.train(train, { epochs, batchSize: batch, distributed: world > 1, expertParallel: ep && world > 1 });
 const traffic = world > 1 ? distributedTraffic() : null;
-if (world > 1) destroyDistributed();
+if (world > 1) await destroyDistributed();
 const params = model.paramCount().total;
 if (info.rank === 0) console.log(JSON.stringify({ samplesPerSecond: history.epochs.map((e) => e.samples / e.seconds), accuracy: history.epochs.at(-1).accuracy, params, traffic }));

@@ -113,9 +113,13 @@ export function distributedTraffic(): DistributedTraffic | null {
   return current ? native().distributedTraffic() : null;
 }
 
-/** Leaves the group (a later initDistributed may join another). */
-export function destroyDistributed(): void {
+/**
+ * Leaves the group (a later initDistributed may join another). Resolves once this process's part of the
+ * group is freed, which happens off the event loop: after a failed collective, Gloo may first wait for the
+ * collectives still queued to time out. A later initDistributed on the same port should await it.
+ */
+export async function destroyDistributed(): Promise<void> {
   if (!current) return;
-  native().destroyDistributed();
   current = null;
+  await native().destroyDistributed();
 }

@@ -102,7 +102,7 @@ export interface NativeAddon {
   buildInfo: { libtorchVersion: string; cudaAvailable: boolean; cudaKernels: boolean; cxx11Abi: boolean; cudaDevices: number };
   distributedBuilt: boolean;
   initDistributed(options: { masterAddr: string; masterPort: number; rank: number; worldSize: number; timeoutMs: number; backend: 'gloo' }): Promise<void>;
-  destroyDistributed(): void;
+  destroyDistributed(): Promise<void>;
   distributedTraffic(): DistributedTraffic | null;
 }
 

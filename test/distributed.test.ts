@@ -64,7 +64,7 @@ function expectedAllReduce(params: number, expertParams: number) {
 const tensors = async (file: string) => new Map((await readModelFile(file)).tensors.map((t) => [t.name, t.data]));
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
-afterEach(() => destroyDistributed());
+afterEach(async () => destroyDistributed());
 
 describe('data parallel (2 processes, Gloo on loopback)', () => {
   // batchSize 33 over 96 inputs: three steps (33, 33, 30), shares of 16/17 and 15/15, so the per-rank
@@ -123,6 +123,19 @@ describe('data parallel (2 processes, Gloo on loopback)', () => {
     const hb = await b.train(data, { epochs: 2, batchSize: 16 });
     expect(ha.epochs.map((e) => e.loss)).toEqual(hb.epochs.map((e) => e.loss));
     expect(await a.predict(data.inputs)).toEqual(await b.predict(data.inputs));
+  });
+
+  it('destroyDistributed frees the group off the event loop: its promise settles and the port can be joined again', async () => {
+    const port = await freePort();
+    await initDistributed({ rank: 0, worldSize: 1, masterPort: port, timeoutMs: 5000 });
+    const leaving = destroyDistributed();
+    expect(leaving).toBeInstanceOf(Promise);
+    expect(distributedInfo()).toBeNull();
+    await leaving;
+    // rank 0's store listened on `port`: joining there again works only once the group is gone
+    await expect(initDistributed({ rank: 0, worldSize: 1, masterPort: port, timeoutMs: 5000 })).resolves.toMatchObject({ worldSize: 1 });
+    await destroyDistributed();
+    await destroyDistributed();  // leaving twice: nothing to do
   });
 });
 

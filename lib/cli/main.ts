@@ -136,7 +136,7 @@ program.command('train')
     const history = await model.train(train, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, lrSchedule: o.lrSchedule, translate: o.translate, signal: controller.signal, distributed: dist !== undefined, expertParallel: o.expertParallel, onEpochEnd: (m) => bar.epoch(m) });
     bar.done();
     release();
-    if (dist) destroyDistributed();
+    if (dist) await destroyDistributed();
     if (!main) {  // rank 0 reports, tests and saves: the weights are the same on every rank
       model.dispose();
       process.exitCode = history.stopped ? 130 : 0;

@@ -71,9 +71,30 @@ Napi::Value InitDistributed(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// Leaving the group releases this thread's reference; the last one tears Gloo down, which after a failed
+// collective may wait for the work still queued to time out. So the release runs on libuv's pool, and
+// the promise settles once it is done (a train job still holding the group releases it later, on the
+// compute thread).
+class ReleaseWorker : public Napi::AsyncWorker {
+ public:
+  ReleaseWorker(Napi::Env env, std::shared_ptr<dist::Group> group)
+      : Napi::AsyncWorker(env, "torch-moe:destroyDistributed"), deferred_(Napi::Promise::Deferred::New(env)),
+        group_(std::move(group)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override { group_.reset(); }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<dist::Group> group_;
+};
+
 Napi::Value DestroyDistributed(const Napi::CallbackInfo& info) {
-  dist::set_default_group(nullptr);
-  return info.Env().Undefined();
+  auto* worker = new ReleaseWorker(info.Env(), dist::take_default_group());
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
 }
 
 // distributedTraffic(): what this process's group has handed to the collectives (null without a group).

@@ -1,6 +1,7 @@
 #include "group.h"
 
 #include <mutex>
+#include <utility>
 
 namespace moe::dist {
 namespace {
@@ -18,6 +19,11 @@ std::shared_ptr<Group> default_group() {
 void set_default_group(std::shared_ptr<Group> group) {
   std::lock_guard<std::mutex> lock(default_mutex);
   default_group_ptr = std::move(group);
+}
+
+std::shared_ptr<Group> take_default_group() {
+  std::lock_guard<std::mutex> lock(default_mutex);
+  return std::exchange(default_group_ptr, nullptr);
 }
 
 Traffic Group::traffic() const {

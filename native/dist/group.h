@@ -84,6 +84,9 @@ bool distributed_built();
 // The process's group, set by initDistributed from JS (nullptr: none).
 std::shared_ptr<Group> default_group();
 void set_default_group(std::shared_ptr<Group> group);
+// Empties the default slot and hands back what it held, so that the caller chooses the thread on which
+// its last reference (and with it Gloo's teardown) is released.
+std::shared_ptr<Group> take_default_group();
 
 // "distributed <op> of <what> failed on rank R of W (<backend>): <reason>" plus a hint for timeouts
 // and vanished peers: shared by the backends so their errors read alike.
