@@ -59,7 +59,8 @@ __attribute__((target("avx512f"), always_inline)) inline void adam_16(float* par
   const __m512 m = _mm512_fmadd_ps(m0, _mm512_set1_ps(s.b1), _mm512_mul_ps(g, _mm512_set1_ps(s.one_minus_b1)));
   const __m512 v = _mm512_fmadd_ps(v0, _mm512_set1_ps(s.b2), _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(s.one_minus_b2), g), g));
   const __m512 eps = _mm512_set1_ps(s.eps / s.inv_bias_correction2_sqrt);
-  const __m512 d = _mm512_min_ps(_mm512_add_ps(_mm512_sqrt_ps(v), eps), _mm512_set1_ps(3.402823466e38f));
+  // (vminps returns its second operand where either is NaN: d second, so that a NaN stays NaN)
+  const __m512 d = _mm512_min_ps(_mm512_set1_ps(3.402823466e38f), _mm512_add_ps(_mm512_sqrt_ps(v), eps));
   const __m512 r = _mm512_rcp14_ps(d);
   const __m512 q0 = _mm512_mul_ps(m, r);
   const __m512 q = _mm512_fmadd_ps(_mm512_fnmadd_ps(d, q0, m), r, q0);

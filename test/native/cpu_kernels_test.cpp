@@ -93,7 +93,8 @@ MOE_TEST(simd_adam_matches_reference_step_and_per_parameter_gradients_match_flat
 // The CPU step replaces Adam's division by a refined reciprocal (AVX-512): where v overflows to infinity
 // that estimate meets inf * 0, so the edges are checked value by value against the reference, in a
 // full vector and in a masked tail (n = 19): a gradient whose square overflows leaves p as the division
-// does, infinite and NaN gradients give NaN as it does, zero gradients and zero moments give p back.
+// does, infinite and NaN gradients give NaN as it does, zero gradients and zero moments give p back, and
+// a NaN second moment gives NaN.
 MOE_TEST(simd_adam_matches_reference_at_overflow_infinity_nan_and_zero) {
   const float big = 1e30f, inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   const std::vector<float> edge = {big, -big, inf, -inf, nan, 0.0f, 1e-30f, -3.0f};
@@ -103,6 +104,8 @@ MOE_TEST(simd_adam_matches_reference_at_overflow_infinity_nan_and_zero) {
       g[i] = edge[i % edge.size()];
       p[i] = 0.5f + 0.01f * static_cast<float>(i);
     }
+    g[n - 1] = 0.5f;
+    v[n - 1] = nan;  // a NaN second moment with a finite first one: the division gives NaN, so must this
     std::vector<float> p_ref = p, m_ref = m, v_ref = v, p_port = p, m_port = m, v_port = v;
     for (int64_t step = 1; step <= 2; ++step) {
       kernels::adam_step_cpu(p.data(), g.data(), m.data(), v.data(), n, 1e-3, step, kernels::AdamHyper{});
