@@ -113,13 +113,21 @@ export function distributedTraffic(): DistributedTraffic | null {
   return current ? native().distributedTraffic() : null;
 }
 
+let leaving: Promise<void> | null = null;
+
 /**
- * Leaves the group (a later initDistributed may join another). Resolves once this process's part of the
- * group is freed, which happens off the event loop: after a failed collective, Gloo may first wait for the
- * collectives still queued to time out. A later initDistributed on the same port should await it.
+ * Leaves the group (a later initDistributed may join another). Resolves once the group is released,
+ * which happens off the event loop: after a failed collective, Gloo may first wait for the collectives
+ * still queued to time out. A later initDistributed on the same port should await it. (A train call still
+ * running holds the group until it ends: the group is then freed as that call ends.) Calls made while a
+ * release is under way share its promise.
  */
-export async function destroyDistributed(): Promise<void> {
-  if (!current) return;
+export function destroyDistributed(): Promise<void> {
+  if (leaving) return leaving;
+  if (!current) return Promise.resolve();
   current = null;
-  await native().destroyDistributed();
+  leaving = native().destroyDistributed().finally(() => {
+    leaving = null;
+  });
+  return leaving;
 }

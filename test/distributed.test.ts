@@ -35,7 +35,7 @@ async function runRanks(world: number, job: Record<string, unknown>): Promise<Ra
     children.push(child);
     let stderr = '';
     child.stderr!.on('data', (c) => (stderr += c));
-    child.on('exit', (code) => {
+    child.on('close', (code) => {  // (after stderr is read to its end)
       if (code !== 0) for (const other of children) if (other.exitCode === null) other.kill('SIGKILL');
       resolve({ code, stderr, ms: Date.now() - started });
     });
@@ -125,11 +125,12 @@ describe('data parallel (2 processes, Gloo on loopback)', () => {
     expect(await a.predict(data.inputs)).toEqual(await b.predict(data.inputs));
   });
 
-  it('destroyDistributed frees the group off the event loop: its promise settles and the port can be joined again', async () => {
+  it('destroyDistributed returns a promise that settles once the group is released: the port can be joined again', async () => {
     const port = await freePort();
     await initDistributed({ rank: 0, worldSize: 1, masterPort: port, timeoutMs: 5000 });
     const leaving = destroyDistributed();
     expect(leaving).toBeInstanceOf(Promise);
+    expect(destroyDistributed()).toBe(leaving);  // a second call while it runs shares it
     expect(distributedInfo()).toBeNull();
     await leaving;
     // rank 0's store listened on `port`: joining there again works only once the group is gone

@@ -114,7 +114,7 @@ describe('example server', () => {
       expect(body.routing).toEqual({ experts: [0, 1], weights: [0.5, 0.5] });
       const nan = await ask(Buffer.from(new Float32Array(784).fill(Number.NaN).buffer), 'application/octet-stream');
       expect(nan.status).toBe(400);
-      // the words the model-calling modes answer with (predict's RangeError, case above)
+      // the micro-batching mode's words (the predictor's RangeError, case above)
       expect((await nan.json()).error).toBe('Expected a finite number for input[0] but received NaN');
       expect((await ask('{"pixels": [1]}')).status).toBe(400);
       const stats = await (await fetch(`${noModel.url}/stats`)).json();
@@ -129,7 +129,7 @@ describe('example server', () => {
       const child = spawn(process.execPath, [path.join(root, 'examples/server/server.mjs'), '--model', modelFile, '--port', '0', ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (d) => { stderr += String(d); });
-      child.once('exit', (code) => resolve({ code, stderr }));
+      child.once('close', (code) => resolve({ code, stderr }));  // (after stderr is read to its end)
     });
     for (const [flags, message] of [
       [['--no-batching', '--max-in-flight', '2'], '--max-in-flight applies to micro-batching; it cannot be combined with --no-batching'],

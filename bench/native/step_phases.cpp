@@ -1,7 +1,7 @@
 // Where a CPU training step's time goes, phase by phase, for the reference MoE and for dense256 (the
 // dense model with the MoE's active parameters): the batch gather, forward and loss; backward; the Adam
 // step; and after_step (bias balancing, a no-op for the reference model) with the epoch sums the
-// training loop keeps. It runs the training loop itself (moe::model::train, one epoch per call, on the
+// training loop keeps and the step's teardown (its autograd graph freed). It runs the training loop itself (moe::model::train, one epoch per call, on the
 // first 5,000 MNIST training images, batch 64) and times the phases the loop marks as RecordFunction user
 // scopes (native/model/step_phases.h), so what it measures is what a train() call runs. The two models
 // alternate epoch by epoch for `rounds` rounds after a warm-up epoch each; each round gives the mean
@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kImages = 5000, kBatch = 64, kPixels = 784;
 constexpr std::array<const char*, 4> kPhases = {"gather, forward and loss", "backward", "Adam",
-                                                "after_step and epoch sums"};
+                                                "after_step, epoch sums and teardown"};
 
 // The bytes of an IDX file after its `header` bytes, `count` records of `record` bytes.
 std::vector<uint8_t> read_idx(const std::string& file, int64_t header, int64_t count, int64_t record) {
@@ -56,7 +56,7 @@ struct PhaseTotals {
 PhaseTotals totals;
 
 struct PhaseStart : at::ObserverContext {
-  Clock::time_point at = Clock::now();
+  Clock::time_point started = Clock::now();
 };
 
 std::unique_ptr<at::ObserverContext> on_phase_start(const at::RecordFunction&) {
@@ -64,7 +64,8 @@ std::unique_ptr<at::ObserverContext> on_phase_start(const at::RecordFunction&) {
 }
 
 void on_phase_end(const at::RecordFunction& fn, at::ObserverContext* ctx) {
-  const double us = std::chrono::duration<double, std::micro>(Clock::now() - static_cast<PhaseStart*>(ctx)->at).count();
+  const Clock::time_point started = static_cast<PhaseStart*>(ctx)->started;
+  const double us = std::chrono::duration<double, std::micro>(Clock::now() - started).count();
   for (size_t i = 0; i < kStepPhaseNames.size(); ++i) {
     if (std::strcmp(fn.name(), kStepPhaseNames[i]) != 0) continue;
     totals.us[i] += us;

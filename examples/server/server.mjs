@@ -40,7 +40,8 @@ const { values, tokens } = parseArgs({
   },
 });
 function usageError(message) {
-  console.error(`${message}\nusage: node examples/server/server.mjs --model <file.safetensors> [--port 8080] [--no-batching]`);
+  console.error(`${message}\nusage: node examples/server/server.mjs --model <file.safetensors> [--port 8080] [--host 127.0.0.1]\n` +
+    '  [--no-batching | --no-model-calls] [--max-batch 64] [--max-delay-ms 0] [--max-in-flight n] [--threads n] [--json-parse]');
   process.exit(2);
 }
 if (!values.model) usageError('--model is required');
@@ -131,7 +132,7 @@ const uniform = (() => {
 async function predict(pixels) {
   if (!modelCalls) {
     for (let i = 0; i < pixels.length; i++) {
-      // predict's own message, so that both modes answer a bad input alike
+      // in the predictor's words, so that the micro-batching and no-model modes answer a bad input alike
       if (!Number.isFinite(pixels[i])) throw new BadRequest(`Expected a finite number for input[${i}] but received ${pixels[i]}`);
     }
     return uniform;

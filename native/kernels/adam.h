@@ -24,8 +24,8 @@ void adam_step_ref(float* params, const float* grads, float* exp_avg, float* exp
 void adam_step_cpu(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n, double lr,
                    int64_t step, const AdamHyper& hyper);
 
-// The loop without AVX-512, in adam_step_ref's arithmetic order, which the compiler vectorises (an AVX2
-// clone and a baseline one); public so that tests run it on every CPU.
+// The loop without AVX-512, adam_step_ref's formula with 1/sqrt(1 - b2^step) multiplied in, which the
+// compiler vectorises (an AVX2 clone and a baseline one); public so that tests run it on every CPU.
 void adam_step_cpu_portable(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, int64_t n,
                             double lr, int64_t step, const AdamHyper& hyper);
 

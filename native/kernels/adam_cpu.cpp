@@ -40,14 +40,14 @@ void adam_portable_loop(float* __restrict params, const float* __restrict grads,
 }
 
 #if defined(MOE_AVX512_KERNELS)
-// Vector operations, not memory, bound this loop on Zen 4 (the portable loop's AVX2 clone ran at about
-// 17 cycles per 16 values with all four buffers in L1), so the update takes as few as it allows: the moments as one
-// multiply and one FMA each; v's bias correction folded into the constants,
-// m / (sqrt(v) c + eps) = (1/c) m / (sqrt(v) + eps/c); the quotient from a reciprocal estimate (rcp14)
-// refined by one Newton step, q = m r + (m - d m r) r, within about an ulp of the division it replaces
-// (the square root and a division share one divider). d is capped at FLT_MAX first: an infinite d (a
-// gradient whose square overflowed) would give inf * 0 = NaN in the Newton step, where the division
-// gives m / inf = 0.
+// Vector operations bound this loop on Zen 4 (the portable loop's AVX2 clone ran at about 17 cycles per 16
+// values with all four buffers in L1), so the update takes as few as it allows:
+// - the moments as one multiply and one FMA each;
+// - v's bias correction folded into the constants: m / (sqrt(v) c + eps) = (1/c) m / (sqrt(v) + eps/c);
+// - the quotient from a reciprocal estimate (rcp14) refined by one Newton step, q = m r + (m - d m r) r,
+//   within about an ulp of the division it replaces (the square root and a division share one divider).
+// Where d is infinite (a gradient whose square overflowed) the Newton step meets inf * 0 = NaN; those
+// lanes take the division's answer, m * 0 (0, or NaN where m is not finite).
 template <bool kTail>
 __attribute__((target("avx512f"), always_inline)) inline void adam_16(float* params, const float* grads,
                                                                       float* exp_avg, float* exp_avg_sq,
@@ -56,14 +56,17 @@ __attribute__((target("avx512f"), always_inline)) inline void adam_16(float* par
   const __m512 m0 = kTail ? _mm512_maskz_loadu_ps(live, exp_avg) : _mm512_loadu_ps(exp_avg);
   const __m512 v0 = kTail ? _mm512_maskz_loadu_ps(live, exp_avg_sq) : _mm512_loadu_ps(exp_avg_sq);
   const __m512 p0 = kTail ? _mm512_maskz_loadu_ps(live, params) : _mm512_loadu_ps(params);
-  const __m512 m = _mm512_fmadd_ps(m0, _mm512_set1_ps(s.b1), _mm512_mul_ps(g, _mm512_set1_ps(s.one_minus_b1)));
-  const __m512 v = _mm512_fmadd_ps(v0, _mm512_set1_ps(s.b2), _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(s.one_minus_b2), g), g));
+  const __m512 g_scaled = _mm512_mul_ps(g, _mm512_set1_ps(s.one_minus_b1));
+  const __m512 m = _mm512_fmadd_ps(m0, _mm512_set1_ps(s.b1), g_scaled);
+  const __m512 g2_scaled = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(s.one_minus_b2), g), g);
+  const __m512 v = _mm512_fmadd_ps(v0, _mm512_set1_ps(s.b2), g2_scaled);
   const __m512 eps = _mm512_set1_ps(s.eps / s.inv_bias_correction2_sqrt);
-  // (vminps returns its second operand where either is NaN: d second, so that a NaN stays NaN)
-  const __m512 d = _mm512_min_ps(_mm512_set1_ps(3.402823466e38f), _mm512_add_ps(_mm512_sqrt_ps(v), eps));
+  const __m512 d = _mm512_add_ps(_mm512_sqrt_ps(v), eps);
   const __m512 r = _mm512_rcp14_ps(d);
   const __m512 q0 = _mm512_mul_ps(m, r);
-  const __m512 q = _mm512_fmadd_ps(_mm512_fnmadd_ps(d, q0, m), r, q0);
+  __m512 q = _mm512_fmadd_ps(_mm512_fnmadd_ps(d, q0, m), r, q0);
+  const __mmask16 infinite = _mm512_cmp_ps_mask(d, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
+  q = _mm512_mask_mul_ps(q, infinite, m, _mm512_setzero_ps());
   const __m512 p = _mm512_fnmadd_ps(_mm512_set1_ps(s.step_size / s.inv_bias_correction2_sqrt), q, p0);
   if (kTail) {
     _mm512_mask_storeu_ps(exp_avg, live, m);

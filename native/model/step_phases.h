@@ -10,13 +10,16 @@
 
 namespace moe::model {
 
+// The last phase also holds the step's teardown (its autograd graph and tensors are freed as the step
+// returns), which belongs to the step's cost.
 enum class StepPhase { kForwardAndLoss, kBackward, kAdam, kAfterStepAndSums };
 
 inline constexpr std::array<const char*, 4> kStepPhaseNames = {
     "torch_moe::step::gather_forward_and_loss", "torch_moe::step::backward", "torch_moe::step::adam",
-    "torch_moe::step::after_step_and_epoch_sums"};
+    "torch_moe::step::after_step_sums_and_teardown"};
 
-// Consecutive phases of one step: begin(p) ends the phase before it; destruction ends the last.
+// Consecutive phases of one step: begin(p) ends the phase before it; destruction ends the last (declared
+// first in the step, it is destroyed after the step's other locals).
 class StepPhaseMarks {
  public:
   void begin(StepPhase phase) {

@@ -29,8 +29,8 @@ void check_moments(const at::Tensor& params, const at::Tensor& exp_avg, const at
 
 // The CPU step: grads[i] holds the gradient of the next grads[i].numel() values of the flat buffers.
 // The range is cut into chunks that the threads take in turn from a shared counter (not halves fixed in
-// advance): the pass runs at memory speed, and a thread whose half is colder in cache would otherwise keep
-// the other waiting. Each chunk walks the gradient segments it overlaps.
+// advance): in a training step the buffers come partly from memory, and a thread whose half is colder in
+// cache would otherwise keep the other waiting. Each chunk walks the gradient segments it overlaps.
 void adam_cpu(const at::Tensor& params, const std::vector<at::Tensor>& grads, const at::Tensor& exp_avg,
               const at::Tensor& exp_avg_sq, double lr, int64_t step, const kernels::AdamHyper& hyper) {
   std::vector<int64_t> starts(grads.size() + 1, 0);

@@ -96,8 +96,10 @@ MOE_TEST(simd_adam_matches_reference_step_and_per_parameter_gradients_match_flat
 // does, infinite and NaN gradients give NaN as it does, zero gradients and zero moments give p back, and
 // a NaN second moment gives NaN.
 MOE_TEST(simd_adam_matches_reference_at_overflow_infinity_nan_and_zero) {
-  const float big = 1e30f, inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  const std::vector<float> edge = {big, -big, inf, -inf, nan, 0.0f, 1e-30f, -3.0f};
+  const float big = 1e30f, inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // 3e38: m stays finite near FLT_MAX while v overflows, where a capped denominator would still move p
+  const std::vector<float> edge = {big, -big, inf, -inf, nan, 0.0f, 1e-30f, -3.0f, 3e38f};
   for (const int64_t n : {int64_t{16}, int64_t{19}}) {
     std::vector<float> g(n), p(n), m(n, 0.0f), v(n, 0.0f);
     for (int64_t i = 0; i < n; ++i) {
@@ -107,14 +109,15 @@ MOE_TEST(simd_adam_matches_reference_at_overflow_infinity_nan_and_zero) {
     g[n - 1] = 0.5f;
     v[n - 1] = nan;  // a NaN second moment with a finite first one: the division gives NaN, so must this
     std::vector<float> p_ref = p, m_ref = m, v_ref = v, p_port = p, m_port = m, v_port = v;
+    const kernels::AdamHyper hyper;
     for (int64_t step = 1; step <= 2; ++step) {
-      kernels::adam_step_cpu(p.data(), g.data(), m.data(), v.data(), n, 1e-3, step, kernels::AdamHyper{});
-      kernels::adam_step_cpu_portable(p_port.data(), g.data(), m_port.data(), v_port.data(), n, 1e-3, step,
-                                      kernels::AdamHyper{});
-      kernels::adam_step_ref(p_ref.data(), g.data(), m_ref.data(), v_ref.data(), n, 1e-3, step, kernels::AdamHyper{});
+      kernels::adam_step_cpu(p.data(), g.data(), m.data(), v.data(), n, 1e-3, step, hyper);
+      kernels::adam_step_cpu_portable(p_port.data(), g.data(), m_port.data(), v_port.data(), n, 1e-3, step, hyper);
+      kernels::adam_step_ref(p_ref.data(), g.data(), m_ref.data(), v_ref.data(), n, 1e-3, step, hyper);
     }
     for (int64_t i = 0; i < n; ++i) {
-      for (const auto& [name, got] : {std::pair{"adam_step_cpu", p[i]}, std::pair{"adam_step_cpu_portable", p_port[i]}}) {
+      const std::pair<const char*, float> results[] = {{"adam_step_cpu", p[i]}, {"adam_step_cpu_portable", p_port[i]}};
+      for (const auto& [name, got] : results) {
         const bool both_nan = std::isnan(got) && std::isnan(p_ref[i]);
         EXPECT_TRUE(both_nan || std::fabs(got - p_ref[i]) <= 1e-6f * std::fabs(p_ref[i]), name, ", n=", n,
                     ", gradient ", g[i], ": p ", got, ", reference ", p_ref[i]);

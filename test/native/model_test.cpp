@@ -167,8 +167,10 @@ MOE_TEST(training_loop_marks_each_step_phase_once_per_step_in_order) {
   }
   at::removeCallback(handle);
   std::vector<std::string> want;
-  for (int step = 0; step < 8; ++step) want.insert(want.end(), model::kStepPhaseNames.begin(), model::kStepPhaseNames.end());
-  EXPECT_TRUE(marked_phases == want, "marked ", marked_phases.size(), " phases, want ", want.size(), " (4 per step, 8 steps)");
+  const auto& names = model::kStepPhaseNames;
+  for (int step = 0; step < 8; ++step) want.insert(want.end(), names.begin(), names.end());
+  EXPECT_TRUE(marked_phases == want, "marked ", marked_phases.size(), " phases, want ", want.size(),
+              " (4 per step, 8 steps)");
 }
 
 MOE_TEST(state_round_trip_and_errors) {
