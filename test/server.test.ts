@@ -89,7 +89,7 @@ describe('example server', () => {
       ['{"image": []}', 'application/json', /expected \{"pixels": \[numbers\]\}/],
       [Buffer.from('not a png'), 'image/png', /not a readable PNG/],
       [Buffer.alloc(784 * 4 - 1), 'application/octet-stream', /expected 3136 bytes \(784 float32 values, little-endian\), got 3135/],
-      [Buffer.from(new Float32Array(784).fill(Number.NaN).buffer), 'application/octet-stream', /finite number for input\[0\]/],
+      [Buffer.from(new Float32Array(784).fill(Number.NaN).buffer), 'application/octet-stream', /pixels\[0\] is not a finite number: NaN/],
     ];
     for (const [body, type, message] of cases) {
       const r = await post(body, type);
@@ -114,13 +114,28 @@ describe('example server', () => {
       expect(body.routing).toEqual({ experts: [0, 1], weights: [0.5, 0.5] });
       const nan = await ask(Buffer.from(new Float32Array(784).fill(Number.NaN).buffer), 'application/octet-stream');
       expect(nan.status).toBe(400);
-      // the micro-batching mode's words (the predictor's RangeError, case above)
-      expect((await nan.json()).error).toBe('Expected a finite number for input[0] but received NaN');
+      expect((await nan.json()).error).toBe('pixels[0] is not a finite number: NaN');  // as the other modes say
       expect((await ask('{"pixels": [1]}')).status).toBe(400);
       const stats = await (await fetch(`${noModel.url}/stats`)).json();
       expect(stats.predictor).toBeNull();
     } finally {
       noModel.child.kill('SIGKILL');
+    }
+  });
+
+  it('with --no-batching answers as the micro-batching server does, bad pixels included', async () => {
+    const single = await start(modelFile, '--no-batching');
+    try {
+      const ask = (body: string | Buffer, type = 'application/json') => fetch(`${single.url}/predict`, { method: 'POST', body, headers: { 'content-type': type } });
+      const pixels = Array.from(test.inputs.subarray(0, 784));
+      const [one, batched] = await Promise.all([ask(JSON.stringify({ pixels })), post(JSON.stringify({ pixels }))]);
+      expect(one.status).toBe(200);
+      expect(await one.json()).toEqual(await batched.json());
+      const nan = await ask(Buffer.from(new Float32Array(784).fill(Number.NaN).buffer), 'application/octet-stream');
+      expect(nan.status).toBe(400);
+      expect((await nan.json()).error).toBe('pixels[0] is not a finite number: NaN');
+    } finally {
+      single.child.kill('SIGKILL');
     }
   });
 

@@ -88,7 +88,7 @@ function pixelsOf(type, body) {
     const out = new Float32Array(size);  // a copy: the body's bytes need not be 4-byte aligned
     if (littleEndian) new Uint8Array(out.buffer).set(body);
     else for (let i = 0; i < size; i++) out[i] = body.readFloatLE(4 * i);
-    return out;  // non-finite values are refused by predict (a RangeError: 400)
+    return out;  // (non-finite values: refused in predict() below)
   }
   if (type.startsWith('image/png')) {
     let png;
@@ -130,13 +130,12 @@ const uniform = (() => {
 })();
 
 async function predict(pixels) {
-  if (!modelCalls) {
-    for (let i = 0; i < pixels.length; i++) {
-      // in the predictor's words, so that the micro-batching and no-model modes answer a bad input alike
-      if (!Number.isFinite(pixels[i])) throw new BadRequest(`Expected a finite number for input[${i}] but received ${pixels[i]}`);
-    }
-    return uniform;
+  // Checked here, in one wording for every mode and body (the library would refuse them too, in words
+  // that differ between predict and the predictor, and the no-model mode does not call it).
+  for (let i = 0; i < pixels.length; i++) {
+    if (!Number.isFinite(pixels[i])) throw new BadRequest(`pixels[${i}] is not a finite number: ${pixels[i]}`);
   }
+  if (!modelCalls) return uniform;
   if (predictor) return predictor.predict(pixels);
   if (!moe) return { probabilities: await model.predict(pixels, { batchSize: 1 }) };
   const p = await model.predict(pixels, { batchSize: 1, routing: true });
