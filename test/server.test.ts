@@ -85,6 +85,7 @@ describe('example server', () => {
     const cases: [string | Buffer, string, RegExp][] = [
       ['{"pixels": [1, 2, 3]}', 'application/json', /expected 784 pixels, got 3/],
       [JSON.stringify({ pixels: [...new Array(783).fill(0), null] }), 'application/json', /pixels\[783\] is not a finite number: null/],
+      [`{"pixels": [1e999${',0'.repeat(783)}]}`, 'application/json', /pixels\[0\] is not a finite number: Infinity/],
       ['not json', 'application/json', /not JSON/],
       ['{"image": []}', 'application/json', /expected \{"pixels": \[numbers\]\}/],
       [Buffer.from('not a png'), 'image/png', /not a readable PNG/],

@@ -116,7 +116,8 @@ function pixelsOf(type, body) {
   if (pixels.length !== size) throw new BadRequest(`expected ${size} pixels, got ${pixels.length}`);
   const out = new Float32Array(size);
   for (let i = 0; i < size; i++) {
-    if (typeof pixels[i] !== 'number' || !Number.isFinite(pixels[i])) throw new BadRequest(`pixels[${i}] is not a finite number: ${JSON.stringify(pixels[i])}`);
+    // (a number that is not finite, such as 1e999, is refused with every body's in predict() below)
+    if (typeof pixels[i] !== 'number') throw new BadRequest(`pixels[${i}] is not a finite number: ${JSON.stringify(pixels[i])}`);
     out[i] = pixels[i];
   }
   return out;

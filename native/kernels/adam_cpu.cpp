@@ -1,7 +1,7 @@
 // CPU Adam: one pass over the four buffers with the per-step scalars hoisted. Where the CPU has AVX-512,
-// a hand-written loop with fewer vector operations (adam_avx512); elsewhere the plain loop in
-// adam_step_ref's arithmetic order with restrict pointers, which the compiler turns into SIMD code. Both
-// agree with adam_step_ref to rounding (test/native/cpu_kernels_test.cpp).
+// a hand-written loop with fewer vector operations (adam_avx512); elsewhere the plain loop of
+// adam_step_ref's formula with restrict pointers, which the compiler turns into SIMD code. Both agree with
+// adam_step_ref to rounding (test/native/cpu_kernels_test.cpp).
 #include <cmath>
 
 #include "adam.h"
@@ -28,7 +28,7 @@ AdamScalars scalars_of(double lr, int64_t step, const AdamHyper& hyper) {
 
 MOE_SIMD_CLONES
 void adam_portable_loop(float* __restrict params, const float* __restrict grads, float* __restrict exp_avg,
-               float* __restrict exp_avg_sq, int64_t n, const AdamScalars s) {
+                        float* __restrict exp_avg_sq, int64_t n, const AdamScalars s) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = grads[i];
     const float m = exp_avg[i] * s.b1 + g * s.one_minus_b1;

@@ -114,12 +114,22 @@ MOE_TEST(seeded_models_and_training_are_reproducible) {
   EXPECT_TRUE(!torch::equal(torch::cat(flat), finals[0]), "another seed must give other weights");
 }
 
+namespace {
+// n inputs of 10 values labelled by whether their first value is positive: a rule small_config(10, 4, 2)
+// learns in a few epochs.
+struct SignTask {
+  torch::Tensor inputs, labels;
+};
+SignTask sign_task(int64_t n, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto inputs = torch::randn({n, 10});
+  return {inputs, (inputs.select(1, 0) > 0).to(torch::kLong)};
+}
+}  // namespace
+
 MOE_TEST(training_reduces_loss_and_stop_flag_ends_early) {
-  const auto cfg = small_config(10, 4, 2);
-  torch::manual_seed(32);
-  const auto inputs = torch::randn({256, 10});
-  const auto labels = (inputs.select(1, 0) > 0).to(torch::kLong);  // a learnable rule
-  auto m = model::make_classifier(cfg);
+  const auto [inputs, labels] = sign_task(256, 32);
+  auto m = model::make_classifier(small_config(10, 4, 2));
   model::TrainerState st;
   std::atomic<bool> stop{false};
   model::TrainConfig tc;
@@ -146,26 +156,22 @@ std::unique_ptr<at::ObserverContext> on_user_scope(const at::RecordFunction& fn)
 // bench:step times the training loop by these marks: each step must mark the four phases, in order,
 // once each (a 100-input epoch at batch 32 is 4 steps, the last of 4 inputs).
 MOE_TEST(training_loop_marks_each_step_phase_once_per_step_in_order) {
-  const auto cfg = small_config(10, 4, 2);
-  torch::manual_seed(33);
-  const auto inputs = torch::randn({100, 10});
-  const auto labels = (inputs.select(1, 0) > 0).to(torch::kLong);
-  auto m = model::make_classifier(cfg);
+  const auto [inputs, labels] = sign_task(100, 33);
+  auto m = model::make_classifier(small_config(10, 4, 2));
   model::TrainerState st;
   std::atomic<bool> stop{false};
   model::TrainConfig tc;
   tc.epochs = 2;
   tc.batch_size = 32;
   marked_phases.clear();
-  const auto handle = at::addThreadLocalCallback(
-      at::RecordFunctionCallback(on_user_scope).scopes({at::RecordScope::USER_SCOPE}));
-  try {
+  {
+    struct Observing {  // removes the observer also when train throws
+      at::CallbackHandle handle = at::addThreadLocalCallback(
+          at::RecordFunctionCallback(on_user_scope).scopes({at::RecordScope::USER_SCOPE}));
+      ~Observing() { at::removeCallback(handle); }
+    } observing;
     model::train(*m, st, inputs, labels, tc, nullptr, stop);
-  } catch (...) {
-    at::removeCallback(handle);
-    throw;
   }
-  at::removeCallback(handle);
   std::vector<std::string> want;
   const auto& names = model::kStepPhaseNames;
   for (int step = 0; step < 8; ++step) want.insert(want.end(), names.begin(), names.end());
