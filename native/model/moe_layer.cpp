@@ -6,7 +6,9 @@
 #include "../kernels/row_hash.h"
 #include "../ops/dispatch.h"
 #include "../ops/expert_ffn.h"
+#include "../ops/fused_router.h"
 #include "../ops/narrow_linear.h"
+#include "../ops/routed_experts.h"
 #include "../ops/router_losses.h"
 #include "../ops/topk_gate.h"
 #include "expert_parallel.h"
@@ -94,10 +96,26 @@ at::Tensor MoELayer::gate_logits(const at::Tensor& x) {
   return logits;
 }
 
-// The fused path: top-k gate kernel, dispatch plan, permute, experts, combine (CPU and CUDA).
-MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor& logits,
-                                           const ExpertLayers& layers) {
+// The fused path: top-k gate kernel, dispatch plan, permute, experts, combine (CPU and CUDA). On the CPU
+// the gate, its softmax top-k and both losses are one autograd node (ops/fused_router.h) unless an option
+// needs them apart: exploration noise on the logits, forced routing, or the global counts of a group.
+MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const ExpertLayers& layers) {
   const int64_t T = x.size(0), k = config_.top_k, E = config_.num_experts;
+  const bool explores = is_training() && (config_.gate_jitter > 0 || config_.gate_noise > 0);
+  if (!explores && !group_ && !config_.force_balanced_routing && ops::fused_router_applies(x, gate_w, gate_b)) {
+    const ops::RouterOutput gate = ops::fused_router(x, gate_w, gate_b, k);
+    MoELayerOutput out = top_k_dispatch(x, gate.idx, gate.weights, gate.counts, layers);
+    out.aux_loss = gate.aux_loss;
+    out.z_loss = gate.z_loss;
+    out.routing.demand = gate.counts;
+    out.routing.prob_sums = gate.prob_sums;
+    return out;
+  }
+  const at::Tensor logits = gate_logits(x);
+  // Measured on the CPU even at weight 0 (the history reports it); on CUDA, where z-loss cannot be on
+  // yet, the captured step stays as it was.
+  at::Tensor z_loss;
+  if (config_.z_loss_weight > 0 || !x.is_cuda()) z_loss = ops::router_z_loss(logits);
   ops::GateOutput gate = ops::topk_gate(logits, k);
   at::Tensor weights = gate.weights;
   at::Tensor load = gate.counts;
@@ -107,23 +125,37 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const at::Tensor
     weights = at::full({T, k}, 1.0 / static_cast<double>(k), gate.weights.options());
     load = at::bincount(gate.idx.reshape({-1}), {}, E);
   }
-  const ops::DispatchPlan plan = ops::make_dispatch_plan(gate.idx, E);
-  const at::Tensor rows = ops::permute_tokens(x, plan);
-  const at::Tensor expert_out = plan.padded()
-                                    ? ops::expert_ffn_padded(rows, plan.capacity, w1, b1, layers.w2, layers.b2)
-                                    : run_experts(rows, plan.offsets, layers);
-  MoELayerOutput out;
-  out.y = ops::combine_tokens(expert_out, weights, plan);
+  MoELayerOutput out = top_k_dispatch(x, gate.idx, weights, load, layers);
   Balance balance = balancing_loss(gate.counts, gate.prob_sums, T);
   out.aux_loss = balance.loss;
+  out.z_loss = z_loss;
+  out.routing.demand = balance.demand;
+  out.routing.prob_sums = gate.prob_sums.detach();
+  return out;
+}
+
+MoELayerOutput MoELayer::top_k_dispatch(const at::Tensor& x, const at::Tensor& idx, const at::Tensor& weights,
+                                        const at::Tensor& load, const ExpertLayers& layers) {
+  const int64_t T = x.size(0), k = config_.top_k, E = config_.num_experts;
+  MoELayerOutput out;
+  const bool own_experts = !expert_parallel_ && !layers.first_t.defined() && layers.w2.is_same(w2);
+  if (own_experts && ops::routed_experts_applies(x, weights, w1)) {
+    require_all_experts();
+    out.y = ops::routed_experts(x, idx, weights, w1, b1, w2, b2);  // the steps below, in one autograd node
+  } else {
+    const ops::DispatchPlan plan = ops::make_dispatch_plan(idx, E);
+    const at::Tensor rows = ops::permute_tokens(x, plan);
+    const at::Tensor expert_out = plan.padded()
+                                      ? ops::expert_ffn_padded(rows, plan.capacity, w1, b1, layers.w2, layers.b2)
+                                      : run_experts(rows, plan.offsets, layers);
+    out.y = ops::combine_tokens(expert_out, weights, plan);
+  }
   RoutingRecord& r = out.routing;
-  r.token = at::arange(T * k, gate.idx.options()).div_(k, "floor");  // assignment t*k+j belongs to input t
-  r.expert = gate.idx.reshape({-1});
+  r.token = at::arange(T * k, idx.options()).div_(k, "floor");  // assignment t*k+j belongs to input t
+  r.expert = idx.reshape({-1});
   r.weight = weights.detach().reshape({-1});
   r.load = load;
-  r.demand = balance.demand;
-  r.dropped = at::zeros({}, gate.idx.options());
-  r.prob_sums = gate.prob_sums.detach();
+  r.dropped = at::zeros({}, idx.options());
   return out;
 }
 
@@ -163,18 +195,15 @@ MoELayerOutput MoELayer::forward_with(const at::Tensor& x, const at::Tensor& raw
     out.aux_loss = zero;
     out.z_loss = zero;
     out.routing = record_of(a, a.demand.to(x.scalar_type()) / static_cast<double>(k));  // uniform over the k
+  } else if (config_.routing == Routing::kSoftmaxTopK && config_.capacity_factor == 0 &&
+             config_.bias_balancing_rate == 0) {
+    out = reference_routing(x, layers);
   } else {
     const at::Tensor logits = gate_logits(x);
     // Measured on the CPU even at weight 0 (the history reports it); on CUDA, where z-loss cannot be on
     // yet, the captured step stays as it was.
     if (config_.z_loss_weight > 0 || !x.is_cuda()) out.z_loss = ops::router_z_loss(logits);
-    const bool fused = config_.routing == Routing::kSoftmaxTopK && config_.capacity_factor == 0 &&
-                       config_.bias_balancing_rate == 0;
-    if (fused) {
-      at::Tensor z = out.z_loss;
-      out = reference_routing(x, logits, layers);
-      out.z_loss = z;
-    } else if (config_.routing == Routing::kExpertChoice) {
+    if (config_.routing == Routing::kExpertChoice) {
       const at::Tensor probs = at::softmax(logits, 1);
       const Assignments a = expert_choice(probs, capacity(T));
       out.y = run_assignments(x, a, experts);

@@ -83,7 +83,12 @@ class MoELayer : public torch::nn::Module {
   };
   Balance balancing_loss(const at::Tensor& demand, const at::Tensor& prob_sums, int64_t T);
   ExpertLayers own_layers() const;
-  MoELayerOutput reference_routing(const at::Tensor& x, const at::Tensor& logits, const ExpertLayers& layers);
+  // The reference routing (softmax top-k, dropless): the gate in one fused node where
+  // fused_router_applies, else from the logits in separate ops; then top_k_dispatch.
+  MoELayerOutput reference_routing(const at::Tensor& x, const ExpertLayers& layers);
+  // Tokens to their experts (idx [T,k]) and back, weighted; the routing record without prob_sums/demand.
+  MoELayerOutput top_k_dispatch(const at::Tensor& x, const at::Tensor& idx, const at::Tensor& weights,
+                                const at::Tensor& load, const ExpertLayers& layers);
   // The experts over expert-contiguous rows: here, or across the ranks under expert parallelism.
   at::Tensor run_experts(const at::Tensor& rows, const at::Tensor& offsets, const ExpertLayers& layers);
   int64_t capacity(int64_t T) const;

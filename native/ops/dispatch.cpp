@@ -12,19 +12,13 @@
 #include "../kernels/permute.h"
 #include "checks.h"
 #include "cuda_support.h"
+#include "token_ranges.h"
 
 namespace moe::ops {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// Token-parallel loop for the CPU kernels: each task gets a contiguous token range.
-template <typename Fn>
-void for_token_ranges(int64_t T, int64_t H, Fn&& fn) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(H, 1));  // ~16k values per task
-  at::parallel_for(0, T, grain, [&](int64_t begin, int64_t end) { fn(begin, end - begin); });
-}
 
 struct PermuteCpuFunction : public torch::autograd::Function<PermuteCpuFunction> {
   // x [T,H]; sorted_token [A]; assignment_to_row [A]

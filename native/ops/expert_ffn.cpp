@@ -169,13 +169,8 @@ void forward_blas(const at::Tensor& rows, const int64_t* off, const ExpertWeight
   });
 }
 
-// Gradients of every expert's FFN, written in place (each expert's slices by the thread that runs it).
-struct ExpertGrads {
-  at::Tensor rows, w1, b1, w2, b2;
-};
-
 void backward_rows(const at::Tensor& grad_out, const at::Tensor& rows, const at::Tensor& hidden, const int64_t* off,
-                   const ExpertWeights& w, ExpertGrads& g) {
+                   const ExpertWeights& w, ExpertFfnGrads& g) {
   const int64_t F = w.F(), H = w.H(), O = w.O();
   at::Tensor dh_all = at::empty({rows.size(0), F}, rows.options());
   for_each_expert(off, w.E(), [&](int64_t e) {
@@ -201,7 +196,7 @@ void backward_rows(const at::Tensor& grad_out, const at::Tensor& rows, const at:
 }
 
 void backward_blas(const at::Tensor& grad_out, const at::Tensor& rows, const at::Tensor& hidden, const int64_t* off,
-                   const ExpertWeights& w, ExpertGrads& g) {
+                   const ExpertWeights& w, ExpertFfnGrads& g) {
   at::Tensor dh_all = at::empty({rows.size(0), w.F()}, rows.options());
   for_each_expert(off, w.E(), [&](int64_t e) {
     const int64_t n = off[e + 1] - off[e];
@@ -229,39 +224,21 @@ void backward_blas(const at::Tensor& grad_out, const at::Tensor& rows, const at:
 
 struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const at::Tensor& offsets,
-                            const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
+                            const at::Tensor& w1_in, const at::Tensor& b1, const at::Tensor& w2_in,
                             const at::Tensor& b2) {
-    const ExpertWeights w{w1.contiguous(), b1.contiguous(), w2.contiguous(), b2.contiguous()};
-    auto out = at::empty({rows.size(0), w.O()}, rows.options());
-    auto hidden = at::empty({rows.size(0), w.F()}, rows.options());  // post-ReLU activations, kept for backward
-    const int64_t* off = offsets.data_ptr<int64_t>();
-    if (uses_row_kernels({&rows, &w.w1, &w.b1, &w.w2, &w.b2})) {
-      forward_rows(rows, off, w, hidden, out);
-    } else {
-      forward_blas(rows, off, w, hidden, out);
-    }
-    ctx->save_for_backward({rows, offsets, w.w1, w.w2, hidden});
+    const at::Tensor w1 = w1_in.contiguous(), w2 = w2_in.contiguous();
+    auto out = at::empty({rows.size(0), w2.size(1)}, rows.options());
+    auto hidden = at::empty({rows.size(0), w1.size(1)}, rows.options());  // post-ReLU activations, kept for backward
+    expert_ffn_forward_cpu(rows, offsets.data_ptr<int64_t>(), w1, b1, w2, b2, hidden, out);
+    ctx->save_for_backward({rows, offsets, w1, w2, hidden});
     return out;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor& rows = saved[0];
-    const at::Tensor& offsets = saved[1];
-    const ExpertWeights w{saved[2], {}, saved[3], {}};
-    const at::Tensor& hidden = saved[4];
-    const at::Tensor grad_out = grads[0].contiguous();
-    const int64_t E = w.E();
-    // Every row and every expert's slice is overwritten below (the BLAS path zero-fills empty experts; in
-    // the row kernels an empty expert's products have k = 0 and write zeros).
-    ExpertGrads g{at::empty_like(rows), at::empty_like(w.w1), at::empty({E, w.F()}, w.w1.options()),
-                  at::empty_like(w.w2), at::empty({E, w.O()}, w.w2.options())};
-    const int64_t* off = offsets.data_ptr<int64_t>();
-    if (uses_row_kernels({&grad_out, &rows, &hidden, &w.w1, &w.w2})) {
-      backward_rows(grad_out, rows, hidden, off, w, g);
-    } else {
-      backward_blas(grad_out, rows, hidden, off, w, g);
-    }
+    const at::Tensor &rows = saved[0], &offsets = saved[1], &w1 = saved[2], &w2 = saved[3], &hidden = saved[4];
+    const ExpertFfnGrads g =
+        expert_ffn_backward_cpu(grads[0].contiguous(), rows, hidden, offsets.data_ptr<int64_t>(), w1, w2);
     return {g.rows, at::Tensor(), g.w1, g.b1, g.w2, g.b2};
   }
 };
@@ -301,6 +278,32 @@ at::Tensor checked_offsets(const at::Tensor& offsets, int64_t E, int64_t rows) {
 }
 
 }  // namespace
+
+void expert_ffn_forward_cpu(const at::Tensor& rows, const int64_t* offsets, const at::Tensor& w1, const at::Tensor& b1,
+                            const at::Tensor& w2, const at::Tensor& b2, at::Tensor& hidden, at::Tensor& out) {
+  const ExpertWeights w{w1.contiguous(), b1.contiguous(), w2.contiguous(), b2.contiguous()};
+  if (uses_row_kernels({&rows, &w.w1, &w.b1, &w.w2, &w.b2})) {
+    forward_rows(rows, offsets, w, hidden, out);
+  } else {
+    forward_blas(rows, offsets, w, hidden, out);
+  }
+}
+
+ExpertFfnGrads expert_ffn_backward_cpu(const at::Tensor& grad_out, const at::Tensor& rows, const at::Tensor& hidden,
+                                       const int64_t* offsets, const at::Tensor& w1, const at::Tensor& w2) {
+  const ExpertWeights w{w1, {}, w2, {}};
+  const int64_t E = w.E();
+  // Every row and every expert's slice is overwritten below (the BLAS path zero-fills empty experts; in
+  // the row kernels an empty expert's products have k = 0 and write zeros).
+  ExpertFfnGrads g{at::empty_like(rows), at::empty_like(w1), at::empty({E, w.F()}, w1.options()),
+                   at::empty_like(w2), at::empty({E, w.O()}, w2.options())};
+  if (uses_row_kernels({&grad_out, &rows, &hidden, &w.w1, &w.w2})) {
+    backward_rows(grad_out, rows, hidden, offsets, w, g);
+  } else {
+    backward_blas(grad_out, rows, hidden, offsets, w, g);
+  }
+  return g;
+}
 
 at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
                       const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {

@@ -11,6 +11,17 @@ namespace moe::ops {
 at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
                       const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2);
 
+// The same arithmetic without autograd, for ops that fuse it with their own (ops/routed_experts.h):
+// contiguous rows and activations, offsets as host values (checked by the caller). The forward writes
+// hidden [A,F] (post-ReLU, the backward's input) and out [A,O]; the backward returns every gradient.
+struct ExpertFfnGrads {
+  at::Tensor rows, w1, b1, w2, b2;
+};
+void expert_ffn_forward_cpu(const at::Tensor& rows, const int64_t* offsets, const at::Tensor& w1, const at::Tensor& b1,
+                            const at::Tensor& w2, const at::Tensor& b2, at::Tensor& hidden, at::Tensor& out);
+ExpertFfnGrads expert_ffn_backward_cpu(const at::Tensor& grad_out, const at::Tensor& rows, const at::Tensor& hidden,
+                                       const int64_t* offsets, const at::Tensor& w1, const at::Tensor& w2);
+
 // Inference only (no backward): the same FFNs with the first layers given transposed, w1_t [E,H,F]
 // contiguous (prepared once per inference call), so that each expert's first product runs without
 // packing in kernels::row_gemm where the CPU has AVX-512 (BLAS elsewhere). Equals
