@@ -151,10 +151,11 @@ MoELayerOutput MoELayer::top_k_dispatch(const at::Tensor& x, const at::Tensor& i
     out.y = ops::combine_tokens(expert_out, weights, plan);
   }
   RoutingRecord& r = out.routing;
+  r.load = load;
+  if (is_training()) return out;  // the training step reads the counts only (see RoutingRecord)
   r.token = at::arange(T * k, idx.options()).div_(k, "floor");  // assignment t*k+j belongs to input t
   r.expert = idx.reshape({-1});
   r.weight = weights.detach().reshape({-1});
-  r.load = load;
   r.dropped = at::zeros({}, idx.options());
   return out;
 }

@@ -338,12 +338,13 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     phases.begin(StepPhase::kAfterStepAndSums);
     model.after_step(out);
     const double size = static_cast<double>(idx.size(0));
-    s.ce_sum.add_(loss.cross_entropy.detach().to(at::kDouble), size);
-    if (out.aux_loss.defined()) s.aux_sum.add_(out.aux_loss.detach().to(at::kDouble), size);
-    if (out.z_loss.defined()) s.z_sum.add_(out.z_loss.detach().to(at::kDouble), size);
+    // (no grad here; add_ promotes the float losses into the double sums: one op per sum)
+    s.ce_sum.add_(loss.cross_entropy, size);
+    if (out.aux_loss.defined()) s.aux_sum.add_(out.aux_loss, size);
+    if (out.z_loss.defined()) s.z_sum.add_(out.z_loss, size);
     if (out.routing.load.defined()) {
       s.load_sum.add_(out.routing.load);
-      s.dropped_sum.add_(out.routing.dropped);
+      if (out.routing.dropped.defined()) s.dropped_sum.add_(out.routing.dropped);  // (dropless: undefined)
     }
     s.correct.add_(out.logits.argmax(1).eq(y).sum());
   };

@@ -61,8 +61,9 @@ LossWeights loss_weights(const Classifier& model) {
 BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, const LossWeights& weights) {
   at::Tensor ce = at::cross_entropy_loss(out.logits, labels);
   at::Tensor total = ce;
-  if (out.aux_loss.defined() && weights.aux != 0) total = total + weights.aux * out.aux_loss;
-  if (out.z_loss.defined() && weights.z != 0) total = total + weights.z * out.z_loss;
+  // add's alpha: one op and one autograd node per weighted loss, not a multiply and an add
+  if (out.aux_loss.defined() && weights.aux != 0) total = total.add(out.aux_loss, weights.aux);
+  if (out.z_loss.defined() && weights.z != 0) total = total.add(out.z_loss, weights.z);
   return {total, ce};
 }
 

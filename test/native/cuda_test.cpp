@@ -149,6 +149,8 @@ MOE_TEST(cuda_classifier_matches_cpu_classifier) {
   c.device = "cuda";
   auto gpu = model::make_classifier(c);
   EXPECT_TRUE(gpu->device().is_cuda(), "model on ", gpu->device());
+  cpu->eval();  // eval mode: the routing record lists every assignment (gradients flow all the same)
+  gpu->eval();
   // Mostly zeros, like MNIST: the CPU model takes its zero-skipping input layer, CUDA the plain GEMM.
   const auto x = torch::randn({50, 40}) * (torch::rand({50, 40}) < 0.2).to(torch::kFloat);
   EXPECT_TRUE(ops::input_linear_skips_zeros(x), "the CPU side must take the zero-skipping path");

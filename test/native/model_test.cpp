@@ -277,6 +277,7 @@ MOE_TEST(forced_balanced_routing_sends_tokens_round_robin) {
   c.top_k = 2;
   c.force_balanced_routing = true;
   auto forced = model::make_classifier(c);
+  forced->eval();  // (training-mode forwards leave the assignment lists out of the record)
   const auto x = torch::randn({20, 12});
   const auto out = forced->forward(x);
   // assignment a = t*k + j goes to expert a mod E, with weight 1/k: equal load whatever the gate says
