@@ -16,19 +16,24 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// The value of a scalar gradient (a one-value float tensor on the CPU), read in place: item() is an op.
+double scalar_of(const at::Tensor& t) {
+  return t.scalar_type() == at::kFloat && t.numel() == 1 ? static_cast<double>(*t.data_ptr<float>()) : t.item<double>();
+}
+
 struct FusedRouterFunction : public torch::autograd::Function<FusedRouterFunction> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
                                int64_t k) {
     const int64_t T = x.size(0), H = x.size(1), E = w.size(0);
     const at::TensorOptions f = x.options(), i64 = x.options().dtype(at::kLong);
-    at::Tensor logits = at::empty({T, E}, f), lse = at::empty({T}, f), probs = at::empty({T, E}, f);
+    // What only this node reads, in one buffer: logits [T,E], probs [T,E], lse [T] (one allocation, not three).
+    at::Tensor internals = at::empty({T * (2 * E + 1)}, f);
+    float *logits = internals.data_ptr<float>(), *probs = logits + T * E, *lse = probs + T * E;
     at::Tensor weights = at::empty({T, k}, f), prob_sums = at::empty({E}, f);
     at::Tensor idx = at::empty({T, k}, i64), counts = at::empty({E}, i64);
-    kernels::row_gemm_nt(x.data_ptr<float>(), H, T, w.data_ptr<float>(), H, E, H, b.data_ptr<float>(),
-                         logits.data_ptr<float>(), E);
-    const double z = kernels::router_z_loss_forward_cpu<float>(logits.data_ptr<float>(), T, E, lse.data_ptr<float>());
-    kernels::topk_gate_forward_cpu<float>(logits.data_ptr<float>(), T, E, k, probs.data_ptr<float>(),
-                                          idx.data_ptr<int64_t>(), weights.data_ptr<float>(),
+    kernels::row_gemm_nt(x.data_ptr<float>(), H, T, w.data_ptr<float>(), H, E, H, b.data_ptr<float>(), logits, E);
+    const double z = kernels::router_z_loss_forward_cpu<float>(logits, T, E, lse);
+    kernels::topk_gate_forward_cpu<float>(logits, T, E, k, probs, idx.data_ptr<int64_t>(), weights.data_ptr<float>(),
                                           counts.data_ptr<int64_t>(), prob_sums.data_ptr<float>());
     // load_balancing_loss's formula: E/(T*T) * sum_e counts_e * prob_sums_e, in double.
     const double scale = static_cast<double>(E) / (static_cast<double>(T) * static_cast<double>(T));
@@ -36,7 +41,7 @@ struct FusedRouterFunction : public torch::autograd::Function<FusedRouterFunctio
     const int64_t* c = counts.data_ptr<int64_t>();
     const float* p = prob_sums.data_ptr<float>();
     for (int64_t e = 0; e < E; ++e) aux += static_cast<double>(c[e]) * static_cast<double>(p[e]);
-    ctx->save_for_backward({x, w, logits, lse, probs, idx, weights, counts});
+    ctx->save_for_backward({x, w, internals, idx, weights, counts});
     ctx->saved_data["scale"] = scale;
     ctx->mark_non_differentiable({idx, counts, prob_sums});
     return {weights, at::scalar_tensor(aux * scale, f), at::scalar_tensor(z, f), idx, counts, prob_sums};
@@ -46,29 +51,26 @@ struct FusedRouterFunction : public torch::autograd::Function<FusedRouterFunctio
   // non-differentiable outputs.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor &x = saved[0], &w = saved[1], &logits = saved[2], &lse = saved[3], &probs = saved[4];
-    const at::Tensor &idx = saved[5], &weights = saved[6], &counts = saved[7];
+    const at::Tensor &x = saved[0], &w = saved[1], &internals = saved[2], &idx = saved[3], &weights = saved[4];
+    const at::Tensor& counts = saved[5];
     const int64_t T = x.size(0), H = x.size(1), E = w.size(0), k = idx.size(1);
+    const float *logits = internals.data_ptr<float>(), *probs = logits + T * E, *lse = probs + T * E;
     const at::Tensor grad_weights = grads[0].defined() ? grads[0].contiguous() : at::zeros_like(weights);
+    // grad_logits [T,E], then the gradient of prob_sums [E] and the z-loss's share [T,E]: one buffer.
+    at::Tensor buffer = at::empty({T * E + E + T * E}, x.options());
+    float *grad_logits = buffer.data_ptr<float>(), *gp = grad_logits + T * E, *from_z = gp + E;
     // The aux loss is linear in prob_sums with coefficients scale * counts_e (the counts come from a top-k).
-    at::Tensor grad_prob_sums = at::empty({E}, probs.options());
-    const double g_aux = grads[1].defined() ? grads[1].item<double>() * ctx->saved_data["scale"].toDouble() : 0.0;
+    const double g_aux = grads[1].defined() ? scalar_of(grads[1]) * ctx->saved_data["scale"].toDouble() : 0.0;
     const int64_t* c = counts.data_ptr<int64_t>();
-    float* gp = grad_prob_sums.data_ptr<float>();
     for (int64_t e = 0; e < E; ++e) gp[e] = static_cast<float>(g_aux * static_cast<double>(c[e]));
-    at::Tensor grad_logits = at::empty({T, E}, probs.options());
-    kernels::topk_gate_backward_cpu<float>(probs.data_ptr<float>(), idx.data_ptr<int64_t>(), weights.data_ptr<float>(),
-                                           grad_weights.data_ptr<float>(), gp, T, E, k, grad_logits.data_ptr<float>());
+    kernels::topk_gate_backward_cpu<float>(probs, idx.data_ptr<int64_t>(), weights.data_ptr<float>(),
+                                           grad_weights.data_ptr<float>(), gp, T, E, k, grad_logits);
     if (grads[2].defined()) {
-      at::Tensor from_z = at::empty({T, E}, probs.options());
-      kernels::router_z_loss_backward_cpu<float>(logits.data_ptr<float>(), lse.data_ptr<float>(), T, E,
-                                                 grads[2].item<double>(), from_z.data_ptr<float>());
-      float* g = grad_logits.data_ptr<float>();
-      const float* z = from_z.data_ptr<float>();
-      for (int64_t i = 0; i < T * E; ++i) g[i] += z[i];
+      kernels::router_z_loss_backward_cpu<float>(logits, lse, T, E, scalar_of(grads[2]), from_z);
+      for (int64_t i = 0; i < T * E; ++i) grad_logits[i] += from_z[i];
     }
     // The gate's linear map, as in narrow_linear's backward.
-    const float* g = grad_logits.data_ptr<float>();
+    const float* g = grad_logits;
     at::Tensor dx, dw, db;
     if (ctx->needs_input_grad(0)) {  // dX = dL·W
       dx = at::empty({T, H}, x.options());
