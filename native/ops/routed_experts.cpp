@@ -57,7 +57,8 @@ struct RoutedExpertsFunction : public torch::autograd::Function<RoutedExpertsFun
     const at::Tensor grad_y = grads[0].contiguous();
     const int64_t T = weights.size(0), k = weights.size(1), H = rows.size(1);
     const int64_t* a2r = assignment_to_row.data_ptr<int64_t>();
-    // Combine's backward: each assignment's row gradient and weight gradient, written once.
+    // Combine's backward: each assignment's row gradient and weight gradient, written once (the kernel
+    // writes both; constant weights, as forced routing gives, just drop theirs).
     at::Tensor grad_out = at::empty_like(out), grad_weights = at::empty_like(weights);
     const float *o = out.data_ptr<float>(), *w = weights.data_ptr<float>(), *dy = grad_y.data_ptr<float>();
     float *g_out = grad_out.data_ptr<float>(), *g_w = grad_weights.data_ptr<float>();
@@ -66,13 +67,16 @@ struct RoutedExpertsFunction : public torch::autograd::Function<RoutedExpertsFun
     });
     const ExpertFfnGrads g = expert_ffn_backward_cpu(grad_out, rows, hidden, offsets.data_ptr<int64_t>(), w1, w2);
     // Permute's backward: each token's gradient, the sum of its k rows' in a fixed order.
-    at::Tensor grad_x = at::empty({T, H}, rows.options());
-    const float* g_rows = g.rows.data_ptr<float>();
-    float* g_x = grad_x.data_ptr<float>();
-    for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
-      kernels::permute_backward_cpu<float>(g_rows, a2r + t0 * k, n, k, H, g_x + t0 * H);
-    });
-    return {grad_x, grad_weights, at::Tensor(), g.w1, g.b1, g.w2, g.b2};
+    at::Tensor grad_x;
+    if (ctx->needs_input_grad(0)) {
+      grad_x = at::empty({T, H}, rows.options());
+      const float* g_rows = g.rows.data_ptr<float>();
+      float* g_x = grad_x.data_ptr<float>();
+      for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
+        kernels::permute_backward_cpu<float>(g_rows, a2r + t0 * k, n, k, H, g_x + t0 * H);
+      });
+    }
+    return {grad_x, ctx->needs_input_grad(1) ? grad_weights : at::Tensor(), at::Tensor(), g.w1, g.b1, g.w2, g.b2};
   }
 };
 

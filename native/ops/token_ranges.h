@@ -1,5 +1,6 @@
 // Token-parallel loop for the CPU dispatch kernels (permute, combine): each task gets a contiguous range
-// of tokens, about 16k values of work each.
+// of tokens, about 16k values of work each. at::parallel_for does not carry thread-local state (grad or
+// inference mode) to its threads: fn works on raw pointers only.
 #pragma once
 #include <ATen/Parallel.h>
 

@@ -1,7 +1,13 @@
 // The CPU training path's two fused autograd nodes against references built from PyTorch ops: the router
 // (gate linear map, softmax top-k, balancing and z losses) and the routed experts (permute, expert FFNs,
 // weighted combine), values and every gradient.
+#include <ATen/Parallel.h>
+
 #include "../../native/kernels/row_gemm.h"
+#include "../../native/model/classifier.h"
+#include "../../native/model/metrics.h"
+#include "../../native/ops/dispatch.h"
+#include "../../native/ops/expert_ffn.h"
 #include "../../native/ops/fused_router.h"
 #include "../../native/ops/router_losses.h"
 #include "../../native/ops/routed_experts.h"
@@ -125,4 +131,49 @@ MOE_TEST(routed_experts_refuse_out_of_range_experts) {
   }
   EXPECT_TRUE(message.find("idx values must be in [0, 3), got 3 at position 5") != std::string::npos,
               "message: ", message);
+}
+
+// Enough rows to split the permute, the experts and the combine over two threads, and experts with more
+// than 24 rows (their first products on transposed weights): against the separate ops, which run the
+// same kernels, so the values must agree exactly.
+MOE_TEST(routed_experts_match_separate_ops_on_two_threads) {
+  torch::manual_seed(72);
+  const int previous = at::get_num_threads();
+  at::set_num_threads(2);
+  struct Restore {
+    int n;
+    ~Restore() { at::set_num_threads(n); }
+  } restore{previous};
+  const int64_t T = 2048, H = 16, F = 12, E = 5, k = 2;
+  const auto idx = testing::random_choices(T, E, k);
+  const auto x = leaf(torch::randn({T, H})), weights = leaf(torch::rand({T, k}));
+  const auto w1 = leaf(torch::randn({E, F, H}) * 0.3), b1 = leaf(torch::randn({E, F}));
+  const auto w2 = leaf(torch::randn({E, H, F}) * 0.3), b2 = leaf(torch::randn({E, H}));
+  const auto rx = leaf(x), rweights = leaf(weights), rw1 = leaf(w1), rb1 = leaf(b1), rw2 = leaf(w2), rb2 = leaf(b2);
+  const auto y = ops::routed_experts(x, idx, weights, w1, b1, w2, b2);
+  const ops::DispatchPlan plan = ops::make_dispatch_plan(idx, E);
+  const auto ref = ops::combine_tokens(ops::expert_ffn(ops::permute_tokens(rx, plan), plan.offsets, rw1, rb1, rw2, rb2),
+                                       rweights, plan);
+  expect_equal(y, ref, "forward");
+  const auto g = torch::randn({T, H});
+  y.backward(g);
+  ref.backward(g);
+  expect_equal(x.grad(), rx.grad(), "grad x");
+  expect_equal(weights.grad(), rweights.grad(), "grad weights");
+  expect_equal(w1.grad(), rw1.grad(), "grad w1");
+  expect_equal(b2.grad(), rb2.grad(), "grad b2");
+}
+
+// A training step leaves the per-assignment lists out of the routing record; inference fills them even
+// on a model left in training mode (the C++ API does not switch it to eval).
+MOE_TEST(inference_on_a_model_in_training_mode_lists_every_assignment) {
+  torch::manual_seed(73);
+  auto m = model::make_classifier(testing::small_moe_config(20, 16, 8, 4, 3));
+  EXPECT_TRUE(m->is_training(), "a new classifier is in training mode");
+  const auto x = torch::rand({6, 20});
+  const model::Prediction p = model::predict(*m, x, 4, true);
+  EXPECT_TRUE(p.experts.numel() == 6 * 2, "two experts per input, got ", p.experts.numel());
+  const model::ForwardResult step = m->forward(x);  // grad mode on: a training step's forward
+  EXPECT_TRUE(!step.routing.token.defined() && step.routing.load.defined(), "a training step keeps the counts only");
+  EXPECT_TRUE(step.routing.load.sum().item<int64_t>() == 6 * 2, "load counts every assignment");
 }
