@@ -52,8 +52,10 @@ function currentBench() {
     console.error('native/ has uncommitted changes: commit them (and `npm run build:native`) so that the results name what they measure');
     process.exit(2);
   }
-  if (statSync(binary).mtimeMs / 1000 < Number(git('log', '-1', '--format=%ct'))) {
-    console.error(`${binary} is older than the last commit: run \`npm run build:native\` first`);
+  const sources = git('ls-files', 'native', 'bench/native', 'CMakeLists.txt').split('\n');
+  const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs));
+  if (statSync(binary).mtimeMs < newest) {
+    console.error(`${binary} is older than the native sources: run \`npm run build:native\` first`);
     process.exit(2);
   }
   return binary;
