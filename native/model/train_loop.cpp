@@ -320,7 +320,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     } else {
       for (auto& p : s.params) p.mutable_grad().reset();
     }
-    (loss_scale == 1.0 ? loss.total : loss.total * loss_scale).backward();
+    loss.backward(loss_scale);
     if (buckets) any_rank_stopped = buckets->finish();
     phases.begin(StepPhase::kAdam);
     torch::NoGradGuard no_grad;

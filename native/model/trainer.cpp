@@ -1,6 +1,7 @@
 #include "trainer.h"
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <chrono>
 #include <cmath>
@@ -59,12 +60,22 @@ LossWeights loss_weights(const Classifier& model) {
 }
 
 BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, const LossWeights& weights) {
-  at::Tensor ce = at::cross_entropy_loss(out.logits, labels);
-  at::Tensor total = ce;
-  // add's alpha: one op and one autograd node per weighted loss, not a multiply and an add
-  if (out.aux_loss.defined() && weights.aux != 0) total = total.add(out.aux_loss, weights.aux);
-  if (out.z_loss.defined() && weights.z != 0) total = total.add(out.z_loss, weights.z);
-  return {total, ce};
+  BatchLoss loss;
+  loss.cross_entropy = at::cross_entropy_loss(out.logits, labels);
+  loss.terms.emplace_back(loss.cross_entropy, 1.0);
+  if (out.aux_loss.defined() && weights.aux != 0) loss.terms.emplace_back(out.aux_loss, weights.aux);
+  if (out.z_loss.defined() && weights.z != 0) loss.terms.emplace_back(out.z_loss, weights.z);
+  return loss;
+}
+
+void BatchLoss::backward(double scale) const {
+  if (terms.size() == 1 && scale == 1.0) return terms.front().first.backward();
+  std::vector<at::Tensor> roots, seeds;
+  for (const auto& [term, weight] : terms) {
+    roots.push_back(term);
+    seeds.push_back(at::full({}, weight * scale, term.options()));
+  }
+  torch::autograd::backward(roots, seeds);
 }
 
 EpochMetrics epoch_metrics(int64_t epoch, const EpochSums& sums, int64_t seen, int64_t drop_units,

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "classifier.h"
@@ -55,10 +56,15 @@ struct LossWeights {
 };
 LossWeights loss_weights(const Classifier& model);
 
-// A batch's training objective: cross-entropy, plus aux * aux_loss + z * z_loss for an MoE model.
+// A batch's training objective: cross-entropy, plus aux * aux_loss + z * z_loss for an MoE model, kept as
+// its weighted terms: backward(scale) starts autograd from every term at once with its weight as the seed
+// gradient, where summing them first would add an op and an autograd node to every step.
 struct BatchLoss {
-  at::Tensor total;
   at::Tensor cross_entropy;
+  std::vector<std::pair<at::Tensor, double>> terms;  // (scalar term, weight), cross_entropy's first
+
+  // The gradients of scale * (sum of weight * term) into the leaves.
+  void backward(double scale = 1.0) const;
 };
 BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, const LossWeights& weights);
 

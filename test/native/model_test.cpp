@@ -380,3 +380,29 @@ MOE_TEST(composing_the_output_layer_is_chosen_by_its_cost) {
   c.device = "cuda";
   EXPECT_TRUE(!model::prepares_inference(c, 1000, 2.0, 8, false), "not on CUDA");
 }
+
+// The batch loss starts backward from its weighted terms at once; the gradients must be those of the
+// summed objective, scaled (a data-parallel rank's share), z-loss included.
+MOE_TEST(batch_loss_backward_from_its_terms_equals_the_summed_objective) {
+  auto c = small_config(12, 8, 4);
+  c.z_loss_weight = 0.3;
+  auto m = model::make_classifier(c);
+  const auto x = torch::rand({9, 12}), labels = torch::randint(0, 3, {9}, torch::kLong);
+  const model::LossWeights weights = model::loss_weights(*m);
+  auto grads_of = [&](bool from_terms) {
+    for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
+    const model::ForwardResult out = m->forward(x);
+    const model::BatchLoss loss = model::batch_loss(out, labels, weights);
+    EXPECT_TRUE(loss.terms.size() == 3, "cross-entropy, aux and z terms, got ", loss.terms.size());
+    if (from_terms) {
+      loss.backward(0.25);
+    } else {
+      ((loss.cross_entropy + weights.aux * out.aux_loss + weights.z * out.z_loss) * 0.25).backward();
+    }
+    std::vector<torch::Tensor> g;
+    for (auto& p : m->parameters()) g.push_back(p.grad().clone());
+    return g;
+  };
+  const auto got = grads_of(true), ref = grads_of(false);
+  for (size_t i = 0; i < got.size(); ++i) expect_close(got[i], ref[i], 1e-7, 1e-5, "gradient " + std::to_string(i));
+}
