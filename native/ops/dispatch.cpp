@@ -1,9 +1,8 @@
 // Dispatch plan and the permute/combine autograd functions. CPU: the counting sort of kernels/permute
 // (which also range-checks the ids), an ATen gather for permute, and the token-parallel kernels of
-// combine_cpu / permute_cpu. CUDA: the plan, permute and combine kernels.
+// combine_cpu / permute_cpu (threaded in dispatch_cpu.h). CUDA: the plan, permute and combine kernels.
 #include "dispatch.h"
 
-#include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
 #include <algorithm>
@@ -12,7 +11,7 @@
 #include "../kernels/permute.h"
 #include "checks.h"
 #include "cuda_support.h"
-#include "token_ranges.h"
+#include "dispatch_cpu.h"
 
 namespace moe::ops {
 namespace {
@@ -36,12 +35,8 @@ struct PermuteCpuFunction : public torch::autograd::Function<PermuteCpuFunction>
     // grad_x[t] = sum_j grad_rows[a2r[t*k+j]]: a gather with a fixed-order sum over j.
     at::Tensor grad_x = at::empty({T, H}, grad_rows.options());
     AT_DISPATCH_FLOATING_TYPES(grad_rows.scalar_type(), "permute_backward_cpu", [&] {
-      const scalar_t* g = grad_rows.data_ptr<scalar_t>();
-      const int64_t* map = a2r.data_ptr<int64_t>();
-      scalar_t* out = grad_x.data_ptr<scalar_t>();
-      for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
-        kernels::permute_backward_cpu<scalar_t>(g, map + t0 * k, n, k, H, out + t0 * H);
-      });
+      permute_backward_threaded<scalar_t>(grad_rows.data_ptr<scalar_t>(), a2r.data_ptr<int64_t>(), T, k, H,
+                                          grad_x.data_ptr<scalar_t>());
     });
     return {grad_x, at::Tensor(), at::Tensor(), at::Tensor()};
   }
@@ -55,12 +50,8 @@ struct CombineCpuFunction : public torch::autograd::Function<CombineCpuFunction>
     const int64_t T = weights.size(0), k = weights.size(1), H = rows.size(1);
     at::Tensor y = at::empty({T, H}, rows.options());
     AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "combine_forward_cpu", [&] {
-      const scalar_t *r = rows.data_ptr<scalar_t>(), *w = weights.data_ptr<scalar_t>();
-      const int64_t* map = assignment_to_row.data_ptr<int64_t>();
-      scalar_t* out = y.data_ptr<scalar_t>();
-      for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
-        kernels::combine_forward_cpu<scalar_t>(r, w + t0 * k, map + t0 * k, n, k, H, out + t0 * H);
-      });
+      combine_forward_threaded<scalar_t>(rows.data_ptr<scalar_t>(), weights.data_ptr<scalar_t>(),
+                                         assignment_to_row.data_ptr<int64_t>(), T, k, H, y.data_ptr<scalar_t>());
     });
     ctx->save_for_backward({rows, weights, assignment_to_row});
     return y;
@@ -74,14 +65,9 @@ struct CombineCpuFunction : public torch::autograd::Function<CombineCpuFunction>
     at::Tensor grad_rows = at::empty_like(rows);
     at::Tensor grad_weights = at::empty_like(weights);
     AT_DISPATCH_FLOATING_TYPES(rows.scalar_type(), "combine_backward_cpu", [&] {
-      const scalar_t *r = rows.data_ptr<scalar_t>(), *w = weights.data_ptr<scalar_t>();
-      const scalar_t* dy = grad_y.data_ptr<scalar_t>();
-      const int64_t* map = a2r.data_ptr<int64_t>();
-      scalar_t *g_rows = grad_rows.data_ptr<scalar_t>(), *g_w = grad_weights.data_ptr<scalar_t>();
-      for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
-        kernels::combine_backward_cpu<scalar_t>(r, w + t0 * k, map + t0 * k, dy + t0 * H, n, k, H, g_rows,
-                                                g_w + t0 * k);
-      });
+      combine_backward_threaded<scalar_t>(rows.data_ptr<scalar_t>(), weights.data_ptr<scalar_t>(),
+                                          a2r.data_ptr<int64_t>(), grad_y.data_ptr<scalar_t>(), T, k, H,
+                                          grad_rows.data_ptr<scalar_t>(), grad_weights.data_ptr<scalar_t>());
     });
     return {grad_rows, grad_weights, at::Tensor()};
   }

@@ -243,15 +243,16 @@ struct ExpertFfnFunction : public torch::autograd::Function<ExpertFfnFunction> {
   }
 };
 
-// Rows [R,H] and stacked expert weights w1 [E,F,H], b1 [E,F], w2 [E,O,F], b2 [E,O]: the checks both paths share.
+}  // namespace
+
 void check_expert_inputs(const at::Tensor& rows, const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
-                         const at::Tensor& b2) {
-  check_float(rows, "rows");
-  check_dim(rows, 2, "rows");
+                         const at::Tensor& b2, const char* rows_name) {
+  check_float(rows, rows_name);
+  check_dim(rows, 2, rows_name);
   check_dim(w1, 3, "w1");
   check_dim(w2, 3, "w2");
   const int64_t E = w1.size(0), F = w1.size(1), H = w1.size(2);
-  MOE_CHECK_VALUE(rows.size(1) == H, "rows must have ", H, " columns (w1's input size), got ", rows.size(1));
+  MOE_CHECK_VALUE(rows.size(1) == H, rows_name, " must have ", H, " columns (w1's input size), got ", rows.size(1));
   const int64_t O = w2.size(1);
   MOE_CHECK_VALUE(w2.size(0) == E && w2.size(2) == F, "w2 must have shape [", E, ", outputs, ", F, "], got ",
                   w2.sizes());
@@ -260,6 +261,8 @@ void check_expert_inputs(const at::Tensor& rows, const at::Tensor& w1, const at:
   MOE_CHECK_VALUE(b2.sizes() == at::IntArrayRef({E, O}), "b2 must have shape [", E, ", ", O, "], got ",
                   b2.sizes());
 }
+
+namespace {
 
 // offsets [E+1] int64 on the CPU, from 0 to the row count, non-decreasing: returned contiguous.
 at::Tensor checked_offsets(const at::Tensor& offsets, int64_t E, int64_t rows) {

@@ -11,6 +11,11 @@ namespace moe::ops {
 at::Tensor expert_ffn(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1,
                       const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2);
 
+// The checks every expert path shares: rows [R,H] float, stacked expert weights w1 [E,F,H], b1 [E,F],
+// w2 [E,O,F], b2 [E,O]. rows_name: what the caller calls its rows in the error messages.
+void check_expert_inputs(const at::Tensor& rows, const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
+                         const at::Tensor& b2, const char* rows_name = "rows");
+
 // The same arithmetic without autograd, for ops that fuse it with their own (ops/routed_experts.h):
 // contiguous rows and activations, offsets as host values (checked by the caller). The forward writes
 // hidden [A,F] (post-ReLU, the backward's input) and out [A,O]; the backward returns every gradient.

@@ -4,11 +4,10 @@
 
 #include <cstring>
 
-#include "../kernels/combine.h"
 #include "../kernels/permute.h"
 #include "checks.h"
+#include "dispatch_cpu.h"
 #include "expert_ffn.h"
-#include "token_ranges.h"
 
 namespace moe::ops {
 namespace {
@@ -40,12 +39,8 @@ struct RoutedExpertsFunction : public torch::autograd::Function<RoutedExpertsFun
     at::Tensor hidden = at::empty({A, w1.size(1)}, x.options()), out = at::empty({A, H}, x.options());
     expert_ffn_forward_cpu(rows, offsets.data_ptr<int64_t>(), w1, b1, w2, b2, hidden, out);
     at::Tensor y = at::empty({T, H}, x.options());
-    const float *o = out.data_ptr<float>(), *w = weights.data_ptr<float>();
-    const int64_t* a2r = assignment_to_row.data_ptr<int64_t>();
-    float* ys = y.data_ptr<float>();
-    for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
-      kernels::combine_forward_cpu<float>(o, w + t0 * k, a2r + t0 * k, n, k, H, ys + t0 * H);
-    });
+    combine_forward_threaded<float>(out.data_ptr<float>(), weights.data_ptr<float>(),
+                                    assignment_to_row.data_ptr<int64_t>(), T, k, H, y.data_ptr<float>());
     ctx->save_for_backward({rows, hidden, out, weights, assignment_to_row, offsets, w1, w2});
     return y;
   }
@@ -57,24 +52,15 @@ struct RoutedExpertsFunction : public torch::autograd::Function<RoutedExpertsFun
     const at::Tensor grad_y = grads[0].contiguous();
     const int64_t T = weights.size(0), k = weights.size(1), H = rows.size(1);
     const int64_t* a2r = assignment_to_row.data_ptr<int64_t>();
-    // Combine's backward: each assignment's row gradient and weight gradient, written once (the kernel
-    // writes both; constant weights, as forced routing gives, just drop theirs).
+    // Combine's backward writes both gradients; constant weights, as forced routing gives, drop theirs.
     at::Tensor grad_out = at::empty_like(out), grad_weights = at::empty_like(weights);
-    const float *o = out.data_ptr<float>(), *w = weights.data_ptr<float>(), *dy = grad_y.data_ptr<float>();
-    float *g_out = grad_out.data_ptr<float>(), *g_w = grad_weights.data_ptr<float>();
-    for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
-      kernels::combine_backward_cpu<float>(o, w + t0 * k, a2r + t0 * k, dy + t0 * H, n, k, H, g_out, g_w + t0 * k);
-    });
+    combine_backward_threaded<float>(out.data_ptr<float>(), weights.data_ptr<float>(), a2r, grad_y.data_ptr<float>(),
+                                     T, k, H, grad_out.data_ptr<float>(), grad_weights.data_ptr<float>());
     const ExpertFfnGrads g = expert_ffn_backward_cpu(grad_out, rows, hidden, offsets.data_ptr<int64_t>(), w1, w2);
-    // Permute's backward: each token's gradient, the sum of its k rows' in a fixed order.
     at::Tensor grad_x;
     if (ctx->needs_input_grad(0)) {
       grad_x = at::empty({T, H}, rows.options());
-      const float* g_rows = g.rows.data_ptr<float>();
-      float* g_x = grad_x.data_ptr<float>();
-      for_token_ranges(T, H, [&](int64_t t0, int64_t n) {
-        kernels::permute_backward_cpu<float>(g_rows, a2r + t0 * k, n, k, H, g_x + t0 * H);
-      });
+      permute_backward_threaded<float>(g.rows.data_ptr<float>(), a2r, T, k, H, grad_x.data_ptr<float>());
     }
     return {grad_x, ctx->needs_input_grad(1) ? grad_weights : at::Tensor(), at::Tensor(), g.w1, g.b1, g.w2, g.b2};
   }
@@ -91,20 +77,15 @@ bool routed_experts_applies(const at::Tensor& x, const at::Tensor& weights, cons
 
 at::Tensor routed_experts(const at::Tensor& x, const at::Tensor& idx, const at::Tensor& weights, const at::Tensor& w1,
                           const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2) {
-  check_dim(x, 2, "x");
-  check_dim(w1, 3, "w1");
-  check_dim(w2, 3, "w2");
+  check_expert_inputs(x, w1, b1, w2, b2, "x");
+  const int64_t T = x.size(0), H = x.size(1), E = w1.size(0);
+  MOE_CHECK_VALUE(w2.size(1) == H, "w2 must map back to x's ", H, " columns (shape [", E, ", ", H, ", ",
+                  w1.size(1), "]), got ", w2.sizes());
   MOE_CHECK_TYPE(idx.scalar_type() == at::kLong, "idx must be int64, got ", idx.scalar_type());
-  const int64_t T = x.size(0), H = x.size(1), E = w1.size(0), F = w1.size(1);
   MOE_CHECK_VALUE(idx.dim() == 2 && idx.size(0) == T && idx.size(1) >= 1 && idx.size(1) <= E,
                   "idx must have shape [", T, ", k] with 1 <= k <= ", E, ", got ", idx.sizes());
   MOE_CHECK_VALUE(weights.sizes() == idx.sizes(), "weights must have idx's shape ", idx.sizes(), ", got ",
                   weights.sizes());
-  MOE_CHECK_VALUE(w1.size(2) == H && w2.sizes() == at::IntArrayRef({E, H, F}) &&
-                      b1.sizes() == at::IntArrayRef({E, F}) && b2.sizes() == at::IntArrayRef({E, H}),
-                  "expert weights must be w1 [", E, ", ", F, ", ", H, "], b1 [", E, ", ", F, "], w2 [", E, ", ", H,
-                  ", ", F, "], b2 [", E, ", ", H, "], got ", w1.sizes(), ", ", b1.sizes(), ", ", w2.sizes(), ", ",
-                  b2.sizes());
   MOE_CHECK_VALUE(routed_experts_applies(x, weights, w1), "routed_experts needs float32 CPU tensors and at least one "
                   "input; use make_dispatch_plan, permute_tokens, expert_ffn and combine_tokens elsewhere");
   return RoutedExpertsFunction::apply(x.contiguous(), weights.contiguous(), idx.contiguous(), w1.contiguous(),

@@ -131,6 +131,15 @@ MOE_TEST(routed_experts_refuse_out_of_range_experts) {
   }
   EXPECT_TRUE(message.find("idx values must be in [0, 3), got 3 at position 5") != std::string::npos,
               "message: ", message);
+  message.clear();
+  try {  // x of the wrong width: named as the caller knows it
+    ops::routed_experts(torch::randn({T, H + 1}), idx.clamp_max(2), torch::rand({T, 2}), torch::randn({E, F, H}),
+                        torch::randn({E, F}), torch::randn({E, H, F}), torch::randn({E, H}));
+  } catch (const c10::Error& e) {
+    message = e.what_without_backtrace();
+  }
+  EXPECT_TRUE(message.find("x must have 4 columns (w1's input size), got 5") != std::string::npos,
+              "message: ", message);
 }
 
 // Enough rows to split the permute, the experts and the combine over two threads, and experts with more
