@@ -14,16 +14,20 @@
 namespace moe::kernels {
 namespace {
 
-// The step's scalars, computed once per call.
+// The step's scalars, computed once per call. The last two are the AVX-512 loop's: eps and the step size
+// divided by c = 1/sqrt(1 - b2^step), which folds v's bias correction into the constants.
 struct AdamScalars {
   float step_size, inv_bias_correction2_sqrt, b1, b2, one_minus_b1, one_minus_b2, eps;
+  float eps_over_c, step_size_over_c;
 };
 
 AdamScalars scalars_of(double lr, int64_t step, const AdamHyper& hyper) {
   const double bias_correction1 = 1.0 - std::pow(static_cast<double>(hyper.beta1), static_cast<double>(step));
   const double bias_correction2 = 1.0 - std::pow(static_cast<double>(hyper.beta2), static_cast<double>(step));
-  return {static_cast<float>(lr / bias_correction1), static_cast<float>(1.0 / std::sqrt(bias_correction2)),
-          hyper.beta1, hyper.beta2, 1.0f - hyper.beta1, 1.0f - hyper.beta2, hyper.eps};
+  const auto step_size = static_cast<float>(lr / bias_correction1);
+  const auto c = static_cast<float>(1.0 / std::sqrt(bias_correction2));
+  return {step_size, c, hyper.beta1, hyper.beta2, 1.0f - hyper.beta1, 1.0f - hyper.beta2, hyper.eps,
+          hyper.eps / c, step_size / c};
 }
 
 MOE_SIMD_CLONES
@@ -60,14 +64,14 @@ __attribute__((target("avx512f"), always_inline)) inline void adam_16(float* par
   const __m512 m = _mm512_fmadd_ps(m0, _mm512_set1_ps(s.b1), g_scaled);
   const __m512 g2_scaled = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(s.one_minus_b2), g), g);
   const __m512 v = _mm512_fmadd_ps(v0, _mm512_set1_ps(s.b2), g2_scaled);
-  const __m512 eps = _mm512_set1_ps(s.eps / s.inv_bias_correction2_sqrt);
+  const __m512 eps = _mm512_set1_ps(s.eps_over_c);
   const __m512 d = _mm512_add_ps(_mm512_sqrt_ps(v), eps);
   const __m512 r = _mm512_rcp14_ps(d);
   const __m512 q0 = _mm512_mul_ps(m, r);
   __m512 q = _mm512_fmadd_ps(_mm512_fnmadd_ps(d, q0, m), r, q0);
   const __mmask16 infinite = _mm512_cmp_ps_mask(d, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
   q = _mm512_mask_mul_ps(q, infinite, m, _mm512_setzero_ps());
-  const __m512 p = _mm512_fnmadd_ps(_mm512_set1_ps(s.step_size / s.inv_bias_correction2_sqrt), q, p0);
+  const __m512 p = _mm512_fnmadd_ps(_mm512_set1_ps(s.step_size_over_c), q, p0);
   if (kTail) {
     _mm512_mask_storeu_ps(exp_avg, live, m);
     _mm512_mask_storeu_ps(exp_avg_sq, live, v);
