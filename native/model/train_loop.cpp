@@ -339,7 +339,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     model.after_step(out);
     const double size = static_cast<double>(idx.size(0));
     // (no grad here; add_ promotes the float losses into the double sums: one op per sum)
-    s.ce_sum.add_(loss.cross_entropy, size);
+    s.ce_sum.add_(loss.cross_entropy(), size);
     if (out.aux_loss.defined()) s.aux_sum.add_(out.aux_loss, size);
     if (out.z_loss.defined()) s.z_sum.add_(out.z_loss, size);
     if (out.routing.load.defined()) {

@@ -61,8 +61,7 @@ LossWeights loss_weights(const Classifier& model) {
 
 BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, const LossWeights& weights) {
   BatchLoss loss;
-  loss.cross_entropy = at::cross_entropy_loss(out.logits, labels);
-  loss.terms.emplace_back(loss.cross_entropy, 1.0);
+  loss.terms.emplace_back(at::cross_entropy_loss(out.logits, labels), 1.0);
   if (out.aux_loss.defined() && weights.aux != 0) loss.terms.emplace_back(out.aux_loss, weights.aux);
   if (out.z_loss.defined() && weights.z != 0) loss.terms.emplace_back(out.z_loss, weights.z);
   return loss;

@@ -60,8 +60,9 @@ LossWeights loss_weights(const Classifier& model);
 // its weighted terms: backward(scale) starts autograd from every term at once with its weight as the seed
 // gradient, where summing them first would add an op and an autograd node to every step.
 struct BatchLoss {
-  at::Tensor cross_entropy;
-  std::vector<std::pair<at::Tensor, double>> terms;  // (scalar term, weight), cross_entropy's first
+  std::vector<std::pair<at::Tensor, double>> terms;  // (scalar term, weight), the cross-entropy first
+
+  const at::Tensor& cross_entropy() const { return terms.front().first; }
 
   // The gradients of scale * (sum of weight * term) into the leaves.
   void backward(double scale = 1.0) const;

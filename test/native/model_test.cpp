@@ -397,7 +397,7 @@ MOE_TEST(batch_loss_backward_from_its_terms_equals_the_summed_objective) {
     if (from_terms) {
       loss.backward(0.25);
     } else {
-      ((loss.cross_entropy + weights.aux * out.aux_loss + weights.z * out.z_loss) * 0.25).backward();
+      ((loss.cross_entropy() + weights.aux * out.aux_loss + weights.z * out.z_loss) * 0.25).backward();
     }
     std::vector<torch::Tensor> g;
     for (auto& p : m->parameters()) g.push_back(p.grad().clone());
