@@ -5,7 +5,8 @@
 // transposing them for row_gemm, at 16 and 32 rows; the weight gradients, row_gemm_strided against
 // mm(dYᵀ, H); the weight transpose against ATen's strided copy; the router's gate and the output layer
 // (ops::narrow_linear) against addmm with autograd; and one Adam step at the MoE's and dense256's sizes
-// against torch.optim.Adam's ops. Each comparison alternates the two sides for `rounds` rounds
+// against torch.optim.Adam's ops; and the reference MoE's inference on its prepared weights, kept across
+// calls, against forward() and against preparing them per call. Each comparison alternates the two sides for `rounds` rounds
 // and prints one JSON line: the median microseconds of each side and the median of the per-round ratios.
 // Run through `node bench/kernels.mjs`, which writes bench/results/.
 #include <ATen/ATen.h>
@@ -23,6 +24,7 @@
 #include "../../native/kernels/row_gemm_nt.h"
 #include "../../native/kernels/transpose.h"
 #include "../../native/kernels/adam.h"
+#include "../../native/model/classifier.h"
 #include "../../native/ops/narrow_linear.h"
 
 namespace {
@@ -213,6 +215,25 @@ void adam_step(int64_t n, const std::string& name, int rounds) {
   compare("Adam step over " + name, "torch.optim.Adam's ops on one tensor", ours, theirs, rounds);
 }
 
+// The reference MoE's inference over `rows` inputs (mostly zeros, like pixels), routing included: on the
+// prepared weights kept across calls (Classifier::inference) against forward() on the weights as stored,
+// and against preparing them in every call (weights_changed() before each: what inference did before it
+// kept them, from 84 rows on).
+void model_inference(int64_t rows, int rounds) {
+  const auto model = moe::model::make_classifier(moe::model::ModelConfig{});
+  model->eval();
+  c10::InferenceMode inference;
+  const auto x = at::rand({rows, 784}) * (at::rand({rows, 784}) < 0.2);
+  const std::string what = "MoE inference, " + std::to_string(rows) + (rows == 1 ? " input" : " inputs") +
+                           ", prepared weights kept";
+  const auto kept = [&] { model->inference(rows)(x); };
+  compare(what, "forward() on the weights as stored", kept, [&] { model->forward(x); }, rounds);
+  compare(what, "prepared in every call", kept, [&] {
+    model->weights_changed();
+    model->inference(rows)(x);
+  }, rounds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -233,5 +254,6 @@ int main(int argc, char** argv) {
   narrow_layer(10, "output layer (10 classes)", rounds);
   adam_step(732946, "732,946 values (the reference MoE)", rounds);
   adam_step(335114, "335,114 values (dense256)", rounds);
+  for (const int64_t rows : {1, 21, 64, 128, 1000}) model_inference(rows, rounds);
   return 0;
 }

@@ -17,6 +17,7 @@
 #include "dropout.h"
 #include "init.h"
 #include "moe_layer.h"
+#include "prepared_weights.h"
 
 namespace moe::model {
 namespace {
@@ -77,14 +78,13 @@ class MoEClassifierModel : public Classifier {
   }
 
   InferenceFn inference(int64_t rows) override {
-    if (moe_->expert_parallel() ||
-        !prepares_inference(config_, rows, moe_->experts_per_input(),
-                               moe_->num_experts() + config_.shared_experts, is_training())) {
-      return Classifier::inference(rows);
-    }
-    const MoELayer::ExpertLayers composed = moe_->inference_layers(out_w_);
+    if (moe_->expert_parallel() || !prepares_inference(config_, is_training())) return Classifier::inference(rows);
+    const WeightsKey key = weights_key(weights_version(), {&moe_->w1, &moe_->w2, &moe_->b2, &moe_->shared_w2,
+                                                           &moe_->shared_b2, &out_w_});
+    std::shared_ptr<const MoELayer::ExpertLayers> composed =
+        prepared_.get(key, [&] { return moe_->inference_layers(out_w_); });
     return [this, composed](const at::Tensor& x) {
-      MoELayerOutput m = moe_->forward_with(input_(x), x, composed);
+      MoELayerOutput m = moe_->forward_with(input_(x), x, *composed);
       return ForwardResult{m.y.add_(out_b_), m.aux_loss, m.z_loss, m.routing};
     };
   }
@@ -142,6 +142,7 @@ class MoEClassifierModel : public Classifier {
   std::shared_ptr<MoELayer> moe_;
   at::Tensor out_w_, out_b_;
   HiddenDropout dropout_;
+  PreparedWeights<MoELayer::ExpertLayers> prepared_;  // inference's composed expert layers (inference())
 };
 
 class DenseClassifierModel : public Classifier {
@@ -169,12 +170,15 @@ class DenseClassifierModel : public Classifier {
   }
 
   InferenceFn inference(int64_t rows) override {
-    if (!prepares_inference(config_, rows, 1.0, 1, is_training())) return Classifier::inference(rows);
+    if (!prepares_inference(config_, is_training())) return Classifier::inference(rows);
     // out·(fc2·a + b2) + b = (out·fc2)·a + (out·b2 + b)
-    const at::Tensor w = at::mm(out_w_, fc2_w_), b = at::addmv(out_b_, out_w_, fc2_b_);
-    return [this, w, b](const at::Tensor& x) {
+    const WeightsKey key = weights_key(weights_version(), {&fc2_w_, &fc2_b_, &out_w_, &out_b_});
+    std::shared_ptr<const ComposedOutput> composed = prepared_.get(key, [&] {
+      return ComposedOutput{at::mm(out_w_, fc2_w_), at::addmv(out_b_, out_w_, fc2_b_)};
+    });
+    return [this, composed](const at::Tensor& x) {
       const at::Tensor h = at::addmm(fc1_b_, input_(x), fc1_w_.t()).relu_();
-      return ForwardResult{ops::narrow_linear(h, w, b), at::Tensor(), at::Tensor(), {}};
+      return ForwardResult{ops::narrow_linear(h, composed->w, composed->b), at::Tensor(), at::Tensor(), {}};
     };
   }
 
@@ -192,9 +196,13 @@ class DenseClassifierModel : public Classifier {
   }
 
  private:
+  struct ComposedOutput {
+    at::Tensor w, b;  // out·fc2 [C,F], out·fc2_b + out_b [C]
+  };
   InputBlock input_;
   at::Tensor fc1_w_, fc1_b_, fc2_w_, fc2_b_, out_w_, out_b_;
   HiddenDropout dropout_;
+  PreparedWeights<ComposedOutput> prepared_;  // inference's composed output layer (inference())
 };
 
 }  // namespace
@@ -217,19 +225,19 @@ void Classifier::load_state(const NamedTensors& state) {
   }
   TORCH_CHECK_VALUE(given.size() == own.size(), "model state has ", given.size(), " tensors but the model has ",
                     own.size(), " (unexpected extra tensors)");
+  weights_changed();  // (the copies bump the views' version counters too; this says it outright)
   for (auto& [name, param] : own) param.copy_(given.at(name));
 }
 
 at::Device Classifier::device() const { return parameters().front().device(); }
 
-bool prepares_inference(const ModelConfig& c, int64_t rows, double per_input, int64_t layers, bool training) {
+bool prepares_inference(const ModelConfig& c, bool training) {
   if (training || c.device == "cuda" || c.num_classes >= c.hidden_size) return false;
   static const bool enabled = [] {
     const char* v = std::getenv("TORCH_MOE_PREPARE_INFERENCE");
     return v == nullptr || std::strcmp(v, "0") != 0;
   }();
-  const double saved = static_cast<double>(rows) * per_input * static_cast<double>(c.hidden_size - c.num_classes);
-  return enabled && saved >= 2.0 * static_cast<double>(layers * c.num_classes * c.hidden_size);
+  return enabled;
 }
 
 Classifier::InferenceFn Classifier::inference(int64_t) {

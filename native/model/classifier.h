@@ -2,6 +2,7 @@
 // Parameters are named internally for speed (stacked experts); named_state() presents them under the
 // names of the equivalent PyTorch modules, which is what model files contain.
 #pragma once
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,10 +36,11 @@ class Classifier : public torch::nn::Module {
   explicit Classifier(ModelConfig config) : config_(std::move(config)) {}
   virtual ForwardResult forward(const at::Tensor& x) = 0;  // x: [T,in] float32
   // The forward pass for inference over `rows` inputs in all (in batches): logits and routing as forward()
-  // gives them, up to float rounding. Work that does not depend on the batch is done here, once: with
-  // enough rows, the models compose their output layer into the last hidden layer (MoE: every expert's
-  // second layer), which shrinks those products from H to C outputs. Without autograd and in eval mode;
-  // the parameters must not change while the returned function is in use.
+  // gives them, up to float rounding. Where prepares_inference() says so, the models compose their output
+  // layer into the last hidden layer (MoE: every expert's second layer, and its first layers transposed),
+  // which shrinks those products from H to C outputs; the composed weights are kept until the parameters
+  // change (model/prepared_weights.h). Without autograd and in eval mode; the parameters must not change
+  // while the returned function is in use.
   using InferenceFn = std::function<ForwardResult(const at::Tensor& x)>;
   virtual InferenceFn inference(int64_t rows);
   virtual ParamCount param_count() const = 0;
@@ -46,6 +48,9 @@ class Classifier : public torch::nn::Module {
   virtual NamedTensors named_state() = 0;
   // Copies every tensor of `state` into the parameters; throws naming a missing, extra or mis-shaped one.
   void load_state(const NamedTensors& state);
+  // Whatever writes the parameters other than by ATen ops (the training loop's fused Adam writes through
+  // raw pointers) calls this, so that inference's prepared weights are rebuilt.
+  void weights_changed() { weights_version_.fetch_add(1); }
   // Called by the training loop after each optimiser step with that step's forward (bias balancing).
   virtual void after_step(const ForwardResult&) {}
   // Data-parallel training: the group whose global batch the balancing statistics cover (nullptr: none);
@@ -60,16 +65,19 @@ class Classifier : public torch::nn::Module {
   at::Device device() const;  // where the parameters live
 
  protected:
+  uint64_t weights_version() const { return weights_version_.load(); }
   ModelConfig config_;
+
+ private:
+  std::atomic<uint64_t> weights_version_{0};
 };
 
-// Whether inference over `rows` inputs prepares its weights once per call: composes the output layer
-// [C,H] into `layers` last layers of F inputs each, which per_input of them an input uses on average,
-// and (MoE) transposes the experts' first layers for kernels::row_gemm. Chosen when the multiply-adds the
-// composition saves (rows·per_input·(H-C)·F) are at least twice what it costs (layers·C·H·F). Not in
-// training, not on CUDA (whose forward stays the one it captures and tests), and not when C >= H.
+// Whether inference runs on prepared weights: the output layer [C,H] composed into the last layers and
+// (MoE) the experts' first layers transposed for kernels::row_gemm, built once per weights (their cost,
+// about one pass over the expert weights, is not paid per call). Not in training, not on CUDA (whose
+// forward stays the one it captures and tests), and not when C >= H (composing saves nothing).
 // Setting TORCH_MOE_PREPARE_INFERENCE=0 turns it off: inference runs forward() (for comparisons).
-bool prepares_inference(const ModelConfig& config, int64_t rows, double per_input, int64_t layers, bool training);
+bool prepares_inference(const ModelConfig& config, bool training);
 
 // Builds the model the config names, initialised from config.seed, on config.device. Validates the config.
 std::shared_ptr<Classifier> make_classifier(const ModelConfig& config);

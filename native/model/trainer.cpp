@@ -102,6 +102,14 @@ TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inpu
   check_dataset(model, inputs, labels);
   TORCH_CHECK_VALUE(labels.defined(), "training needs labels");
   ++state.train_calls;
+  // The loop's Adam writes the parameters through raw pointers: inference's prepared weights are stale
+  // from here on, and again after the last step (an inference call between the two cannot run: the
+  // binding refuses it while the model trains; the second bump also covers a loop that threw).
+  model.weights_changed();
+  struct ChangedAgain {
+    Classifier& model;
+    ~ChangedAgain() { model.weights_changed(); }
+  } changed_again{model};
   return run_train_loop(model, state.loop, inputs, labels, config, on_epoch, stop, between_batches);
 }
 

@@ -326,6 +326,22 @@ at::Tensor expert_ffn_inference(const at::Tensor& rows_in, const at::Tensor& off
   at::Tensor out = at::empty({rows.size(0), O}, rows.options());
   at::Tensor hidden = at::empty({rows.size(0), F}, rows.options());
   const int64_t* o = off.data_ptr<int64_t>();
+  const at::Tensor b1c = b1.contiguous(), w2c = w2.contiguous(), b2c = b2.contiguous();
+  if (uses_row_kernels({&rows, &w1_t, &b1c, &w2c, &b2c}) && w1_t.is_contiguous()) {
+    // Raw pointers all the way: a service's small batches would otherwise pay more in per-expert ATen
+    // calls than in the products. The second layers are the composed [O,F] ones (O small): row_gemm_nt.
+    const int64_t H = rows.size(1);
+    for_row_pieces(o, E, [&](int64_t e, int64_t lo, int64_t hi) {
+      const int64_t n = hi - lo;
+      float* h = hidden.data_ptr<float>() + lo * F;
+      kernels::row_gemm(rows.data_ptr<float>() + lo * H, H, n, w1_t.data_ptr<float>() + e * H * F, H, F,
+                        b1c.data_ptr<float>() + e * F, h, F);
+      relu_inplace(h, n * F);
+      kernels::row_gemm_nt(h, F, n, w2c.data_ptr<float>() + e * O * F, F, O, F, b2c.data_ptr<float>() + e * O,
+                           out.data_ptr<float>() + lo * O, O);
+    });
+    return out;
+  }
   for_row_pieces(o, E, [&](int64_t e, int64_t lo, int64_t hi) {
     const int64_t n = hi - lo;
     at::Tensor h = hidden.narrow(0, lo, n);

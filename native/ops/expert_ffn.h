@@ -28,8 +28,9 @@ ExpertFfnGrads expert_ffn_backward_cpu(const at::Tensor& grad_out, const at::Ten
                                        const int64_t* offsets, const at::Tensor& w1, const at::Tensor& w2);
 
 // Inference only (no backward): the same FFNs with the first layers given transposed, w1_t [E,H,F]
-// contiguous (prepared once per inference call), so that each expert's first product runs without
-// packing in kernels::row_gemm where the CPU has AVX-512 (BLAS elsewhere). Equals
+// contiguous (prepared once per weights: Classifier::inference), so that each expert's first product runs
+// without packing in kernels::row_gemm and its second in kernels::row_gemm_nt, on raw pointers, where the
+// CPU has AVX-512 (ATen and BLAS elsewhere). Equals
 // expert_ffn(rows, offsets, w1_t.transpose(1, 2), b1, w2, b2) up to float rounding.
 at::Tensor expert_ffn_inference(const at::Tensor& rows, const at::Tensor& offsets, const at::Tensor& w1_t,
                                 const at::Tensor& b1, const at::Tensor& w2, const at::Tensor& b2);

@@ -5,6 +5,7 @@
 #include "../../native/model/classifier.h"
 #include "../../native/model/dropout.h"
 #include "../../native/model/moe_layer.h"
+#include "../../native/model/prepared_weights.h"
 #include "../../native/model/step_phases.h"
 #include "../../native/model/trainer.h"
 #include "testing.h"
@@ -125,6 +126,14 @@ SignTask sign_task(int64_t n, uint64_t seed) {
   const auto inputs = torch::randn({n, 10});
   return {inputs, (inputs.select(1, 0) > 0).to(torch::kLong)};
 }
+// Batches of 32 at learning rate 1e-2: the sign task's training settings.
+model::TrainConfig sign_task_training(int64_t epochs) {
+  model::TrainConfig tc;
+  tc.epochs = epochs;
+  tc.batch_size = 32;
+  tc.learning_rate = 1e-2;
+  return tc;
+}
 }  // namespace
 
 MOE_TEST(training_reduces_loss_and_stop_flag_ends_early) {
@@ -132,10 +141,7 @@ MOE_TEST(training_reduces_loss_and_stop_flag_ends_early) {
   auto m = model::make_classifier(small_config(10, 4, 2));
   model::TrainerState st;
   std::atomic<bool> stop{false};
-  model::TrainConfig tc;
-  tc.epochs = 15;
-  tc.batch_size = 32;
-  tc.learning_rate = 1e-2;
+  const model::TrainConfig tc = sign_task_training(15);
   const auto r = model::train(*m, st, inputs, labels, tc, nullptr, stop);
   EXPECT_TRUE(r.epochs.back().classification_loss < 0.5 * r.epochs.front().classification_loss, "loss fell from ",
               r.epochs.front().classification_loss, " to ", r.epochs.back().classification_loss);
@@ -324,8 +330,9 @@ MOE_TEST(dropout_zeroes_about_p_and_scales_the_rest_repeatably_with_its_generato
 }
 
 // Inference composes the output layer into the last hidden layer (every expert's second layer, the shared
-// experts', the dense FFN's) once it has enough rows; logits and routing must equal forward()'s up to
-// float rounding, for every router, with capacity limits and with shared experts.
+// experts', the dense FFN's); logits and routing must equal forward()'s up to float rounding, for every
+// router, with capacity limits and with shared experts, for a service's single input and small batches
+// as for an evaluation's many rows.
 MOE_TEST(inference_with_the_output_layer_composed_matches_forward) {
   const std::vector<std::pair<const char*, std::function<void(model::ModelConfig&)>>> cases = {
       {"softmax top-k", [](model::ModelConfig&) {}},
@@ -344,41 +351,117 @@ MOE_TEST(inference_with_the_output_layer_composed_matches_forward) {
       {"two shared experts", [](model::ModelConfig& c) { c.shared_experts = 2; }},
       {"dense", [](model::ModelConfig& c) { c.kind = model::ModelKind::kDense; }},
   };
-  const int64_t T = 300, In = 20;
+  const int64_t In = 20;
   for (const auto& [name, set] : cases) {
     model::ModelConfig cfg = small_config(In, 4, 3);  // hidden 16, experts of 8, 4 experts, 3 classes
     set(cfg);
-    // Composing pays here (so the comparison below is not forward() against itself): the 300 rows
-    // save far more than the one composition per layer costs, even at one expert per input.
-    EXPECT_TRUE(model::prepares_inference(cfg, T, 1.0, cfg.num_experts + cfg.shared_experts, false), name);
+    // (so that the comparison below is not forward() against itself)
+    EXPECT_TRUE(model::prepares_inference(cfg, false), name);
     auto m = model::make_classifier(cfg);
     m->eval();
-    torch::manual_seed(3);
-    const torch::Tensor x = torch::rand({T, In}) * (torch::rand({T, In}) < 0.3);  // mostly zeros, like pixels
-    c10::InferenceMode inference;
-    const model::ForwardResult ref = m->forward(x);
-    const model::ForwardResult got = m->inference(T)(x);
-    expect_close(got.logits, ref.logits, 1e-5, 1e-4, std::string(name) + ": logits");
-    if (cfg.kind == model::ModelKind::kMoE) {
-      expect_equal(got.routing.token, ref.routing.token, std::string(name) + ": routed inputs");
-      expect_equal(got.routing.expert, ref.routing.expert, std::string(name) + ": experts");
-      expect_equal(got.routing.weight, ref.routing.weight, std::string(name) + ": gate weights");
+    for (const int64_t T : {1, 21, 300}) {
+      const std::string what = std::string(name) + ", " + std::to_string(T) + " rows: ";
+      torch::manual_seed(3);
+      const torch::Tensor x = torch::rand({T, In}) * (torch::rand({T, In}) < 0.3);  // mostly zeros, like pixels
+      c10::InferenceMode inference;
+      const model::ForwardResult ref = m->forward(x);
+      const model::ForwardResult got = m->inference(T)(x);
+      expect_close(got.logits, ref.logits, 1e-5, 1e-4, what + "logits");
+      if (cfg.kind == model::ModelKind::kMoE) {
+        expect_equal(got.routing.token, ref.routing.token, what + "routed inputs");
+        expect_equal(got.routing.expert, ref.routing.expert, what + "experts");
+        expect_equal(got.routing.weight, ref.routing.weight, what + "gate weights");
+      }
     }
   }
 }
 
-// When composing the output layer pays: the multiply-adds saved against twice the composition's.
-MOE_TEST(composing_the_output_layer_is_chosen_by_its_cost) {
-  model::ModelConfig c = reference_config(model::ModelKind::kMoE);  // H 256, C 10, 8 experts, top-2
-  // saved = rows·2·246·F, cost = 8·10·256·F: it pays from 2·8·10·256 / (2·246) = 83.3 rows.
-  EXPECT_TRUE(!model::prepares_inference(c, 83, 2.0, 8, false), "83 rows");
-  EXPECT_TRUE(model::prepares_inference(c, 84, 2.0, 8, false), "84 rows");
-  EXPECT_TRUE(!model::prepares_inference(c, 1000, 2.0, 8, true), "never in training");
+// The composed weights are kept across calls, so they must follow every change of the parameters: a
+// train() call (its Adam writes through raw pointers), load_state, and a direct in-place edit. After each,
+// inference must equal forward() of the changed model, not of the model the weights were composed from.
+MOE_TEST(prepared_inference_follows_every_change_of_the_weights) {
+  const auto [inputs, labels] = sign_task(128, 5);
+  for (const model::ModelKind kind : {model::ModelKind::kMoE, model::ModelKind::kDense}) {
+    const std::string model_name = kind == model::ModelKind::kMoE ? "MoE: " : "dense: ";
+    model::ModelConfig cfg = small_config(10, 4, 2);
+    cfg.kind = kind;
+    auto m = model::make_classifier(cfg);
+    const auto matches_forward = [&](const std::string& after) {
+      m->eval();
+      c10::InferenceMode inference;
+      const at::Tensor got = m->inference(inputs.size(0))(inputs).logits, want = m->forward(inputs).logits;
+      expect_close(got, want, 1e-5, 1e-4, model_name + "inference after " + after);
+      return got.clone();
+    };
+    const at::Tensor before = matches_forward("construction");
+
+    model::TrainerState st;
+    std::atomic<bool> stop{false};
+    const model::TrainConfig tc = sign_task_training(1);
+    // The first call moves the parameters into the loop's flat buffer (new addresses); the second keeps
+    // them there and changes only their values.
+    at::Tensor last = before;
+    for (const char* call : {"a first train() call", "a second train() call"}) {
+      m->train();
+      model::train(*m, st, inputs, labels, tc, nullptr, stop);
+      const at::Tensor now = matches_forward(call);
+      EXPECT_TRUE(!now.allclose(last, 1e-3, 1e-3), model_name, call, " changed nothing: the test would not see a stale copy");
+      last = now;
+    }
+
+    // The weights of a fresh model with another seed, through load_state.
+    model::ModelConfig other = cfg;
+    other.seed = cfg.seed + 1;
+    m->load_state(model::make_classifier(other)->named_state());
+    matches_forward("load_state");
+
+    // An in-place edit of the output layer, which every composition reads.
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& [name, t] : m->named_state()) {
+        if (name == "output.weight") t.mul_(-2.0);
+      }
+    }
+    matches_forward("an in-place edit of output.weight");
+  }
+}
+
+// The holder of prepared weights: one build per key, a rebuild when a source tensor changes in place, and
+// a copy handed out earlier stays valid after a rebuild.
+MOE_TEST(prepared_weights_build_once_per_key) {
+  model::PreparedWeights<at::Tensor> prepared;
+  at::Tensor source = torch::ones({3});
+  int builds = 0;
+  const auto get = [&] {
+    return prepared.get(model::weights_key(7, {&source}), [&] {
+      ++builds;
+      return source * 2;
+    });
+  };
+  const auto first = get(), again = get();
+  EXPECT_TRUE(builds == 1 && first.get() == again.get(), "the same key must not rebuild (", builds, " builds)");
+  source.add_(1);
+  const auto changed = get();
+  EXPECT_TRUE(builds == 2, "an in-place edit of the source must rebuild (", builds, " builds)");
+  expect_equal(*changed, torch::full({3}, 4.0f), "rebuilt from the edited source");
+  expect_equal(*first, torch::full({3}, 2.0f), "a copy handed out before the rebuild");
+  prepared.get(model::weights_key(8, {&source}), [&] {
+    ++builds;
+    return source;
+  });
+  EXPECT_TRUE(builds == 3, "a new weights version must rebuild (", builds, " builds)");
+}
+
+// Where inference composes the output layer: everywhere but in training, on CUDA, and where C >= H.
+MOE_TEST(composing_the_output_layer_is_chosen_where_it_saves_work) {
+  model::ModelConfig c = reference_config(model::ModelKind::kMoE);  // H 256, C 10
+  EXPECT_TRUE(model::prepares_inference(c, false), "inference");
+  EXPECT_TRUE(!model::prepares_inference(c, true), "never in training");
   c.num_classes = 256;
-  EXPECT_TRUE(!model::prepares_inference(c, 1000, 2.0, 8, false), "C >= H saves nothing");
+  EXPECT_TRUE(!model::prepares_inference(c, false), "C >= H saves nothing");
   c.num_classes = 10;
   c.device = "cuda";
-  EXPECT_TRUE(!model::prepares_inference(c, 1000, 2.0, 8, false), "not on CUDA");
+  EXPECT_TRUE(!model::prepares_inference(c, false), "not on CUDA");
 }
 
 // The batch loss starts backward from its weighted terms at once; the gradients must be those of the

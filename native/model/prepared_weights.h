@@ -1,0 +1,56 @@
+// Weights derived from a model's parameters for inference (the output layer composed into the last hidden
+// layers, first layers transposed), built once and kept across inference calls until the parameters
+// change, as inference engines keep their pre-packed weights. Building them per call cost more than it
+// saved below a few hundred rows (a transposed copy of every expert's first layer each time).
+//
+// The key that says "unchanged": the model's weights version (Classifier::weights_changed(), which
+// training and load_state bump) and, for each source tensor, its storage address and its autograd
+// version counter (bumped by every in-place ATen op, so a direct edit such as copy_ is seen too).
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+namespace moe::model {
+
+using WeightsKey = std::vector<uint64_t>;
+
+// weights_version, then (address, version counter) of each defined source.
+inline WeightsKey weights_key(uint64_t weights_version, std::initializer_list<const at::Tensor*> sources) {
+  WeightsKey key{weights_version};
+  for (const at::Tensor* t : sources) {
+    if (!t->defined()) continue;
+    key.push_back(reinterpret_cast<uintptr_t>(t->data_ptr()));
+    key.push_back(t->is_inference() ? 0 : static_cast<uint64_t>(t->_version()));  // (inference tensors have none)
+  }
+  return key;
+}
+
+// Thread-safe: concurrent inference calls share one build; each holds the shared_ptr it was given, so a
+// rebuild never frees weights a running call reads.
+template <typename T>
+class PreparedWeights {
+ public:
+  template <typename Build>
+  std::shared_ptr<const T> get(const WeightsKey& key, Build&& build) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!value_ || key != key_) {
+      value_.reset();  // the old copy goes before the new one is built: peak memory one copy, not two
+      value_ = std::make_shared<const T>(build());
+      key_ = key;
+    }
+    return value_;
+  }
+
+ private:
+  std::mutex mutex_;
+  WeightsKey key_;
+  std::shared_ptr<const T> value_;
+};
+
+}  // namespace moe::model
