@@ -45,8 +45,8 @@ describe('predict in a service', () => {
   });
 
   it('predict over many inputs, with the output layer composed into the experts, gives what one-input calls give', async () => {
-    // 200 inputs make composing the output layer pay (the native model tests check where it starts);
-    // one input runs the plain forward. With a shared expert, which is composed too.
+    // One call over 200 inputs against one-input calls, both on the composed weights inference keeps
+    // (the native model tests compare those with forward()). With a shared expert, which is composed too.
     const m = await trained({ sharedExperts: 1 });
     const all = await m.predict(data.inputs, { routing: true });
     for (let i = 0; i < 200; i += 7) {

@@ -6,7 +6,8 @@
 // mm(dYᵀ, H); the weight transpose against ATen's strided copy; the router's gate and the output layer
 // (ops::narrow_linear) against addmm with autograd; and one Adam step at the MoE's and dense256's sizes
 // against torch.optim.Adam's ops; and the reference MoE's inference on its prepared weights, kept across
-// calls, against forward() and against preparing them per call. Each comparison alternates the two sides for `rounds` rounds
+// calls, against forward() and against preparing them per call; predict's listing of each input's experts
+// against the ATen sorts it replaced. Each comparison alternates the two sides for `rounds` rounds
 // and prints one JSON line: the median microseconds of each side and the median of the per-round ratios.
 // Run through `node bench/kernels.mjs`, which writes bench/results/.
 #include <ATen/ATen.h>
@@ -25,6 +26,7 @@
 #include "../../native/kernels/transpose.h"
 #include "../../native/kernels/adam.h"
 #include "../../native/model/classifier.h"
+#include "../../native/model/metrics.h"
 #include "../../native/ops/narrow_linear.h"
 
 namespace {
@@ -234,6 +236,32 @@ void model_inference(int64_t rows, int rounds) {
   }, rounds);
 }
 
+// predict with routing over `rows` inputs in one batch: model::predict (each input's experts listed by
+// host loops) against the same forward pass followed by the ATen sorts, gathers and concatenations that
+// listed them before (kept here as the reference).
+void predict_with_routing(int64_t rows, int rounds) {
+  const auto model = moe::model::make_classifier(moe::model::ModelConfig{});
+  model->eval();
+  const auto x = at::rand({rows, 784}) * (at::rand({rows, 784}) < 0.2);
+  const auto aten_lists = [&] {
+    c10::InferenceMode inference;
+    const moe::model::ForwardResult out = model->inference(rows)(x);
+    const at::Tensor probs = at::softmax(out.logits, 1).cpu();
+    const moe::model::RoutingRecord& r = out.routing;
+    const at::Tensor by_weight = std::get<1>(r.weight.sort(/*stable=*/true, 0, /*descending=*/true));
+    const at::Tensor order =
+        by_weight.index_select(0, std::get<1>(r.token.index_select(0, by_weight).sort(/*stable=*/true, 0, false)));
+    const at::Tensor token = at::cat({r.token.index_select(0, order)}).cpu();
+    const at::Tensor experts = at::cat({r.expert.index_select(0, order)}).cpu().to(at::kInt);
+    const at::Tensor weights = at::cat({r.weight.index_select(0, order)}).cpu().to(at::kFloat);
+    at::Tensor offsets = at::zeros({rows + 1}, at::kInt);
+    offsets.narrow(0, 1, rows).copy_(at::bincount(token, {}, rows).cumsum(0));
+  };
+  compare("predict with routing, " + std::to_string(rows) + (rows == 1 ? " input" : " inputs"),
+          "the same forward, experts listed by ATen sorts and gathers",
+          [&] { moe::model::predict(*model, x, rows, true); }, aten_lists, rounds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -255,5 +283,6 @@ int main(int argc, char** argv) {
   adam_step(732946, "732,946 values (the reference MoE)", rounds);
   adam_step(335114, "335,114 values (dense256)", rounds);
   for (const int64_t rows : {1, 21, 64, 128, 1000}) model_inference(rows, rounds);
+  for (const int64_t rows : {1, 21, 64}) predict_with_routing(rows, rounds);
   return 0;
 }

@@ -1,7 +1,9 @@
 #include "metrics.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "routing.h"
 #include "trainer.h"
@@ -21,6 +23,60 @@ std::vector<std::vector<int64_t>> to_matrix(const at::Tensor& t) {  // [R,C] int
   for (int64_t r = 0; r < c.size(0); ++r)
     for (int64_t k = 0; k < c.size(1); ++k) m[r][k] = p[r * c.size(1) + k];
   return m;
+}
+
+// Each input's assignments, grouped by input and, within an input, by decreasing weight (ties in the
+// record's order), appended batch after batch. Host loops over a few values per input: the ATen sorts,
+// gathers and concatenations they replace cost more than a one-input forward pass.
+struct RoutingLists {
+  std::vector<int32_t> experts;
+  std::vector<float> weights;
+  std::vector<int32_t> offsets{0};  // input i's assignments: [offsets[i], offsets[i+1])
+
+  // One batch of `size` inputs: a counting sort of its record by input, then an insertion sort of each
+  // input's few assignments.
+  void append(const RoutingRecord& r, int64_t size) {
+    const at::Tensor token = r.token.cpu().contiguous(), expert = r.expert.cpu().contiguous();
+    const at::Tensor weight = r.weight.to(at::kCPU, at::kFloat).contiguous();
+    const int64_t A = token.numel();
+    const int64_t* t = token.data_ptr<int64_t>();
+    const int64_t* e = expert.data_ptr<int64_t>();
+    const float* w = weight.data_ptr<float>();
+    const size_t base = experts.size();
+    const size_t first = offsets.size() - 1;  // this batch's first input
+    offsets.resize(first + static_cast<size_t>(size) + 1, 0);
+    std::vector<int32_t> next(static_cast<size_t>(size) + 1, 0);  // counts, then each input's next slot
+    for (int64_t a = 0; a < A; ++a) {
+      TORCH_CHECK(t[a] >= 0 && t[a] < size, "routing record names input ", t[a], " of a batch of ", size);
+      ++next[static_cast<size_t>(t[a]) + 1];
+    }
+    for (int64_t i = 0; i < size; ++i) next[i + 1] += next[i];
+    for (int64_t i = 0; i <= size; ++i) offsets[first + i] = static_cast<int32_t>(base) + next[i];
+    experts.resize(base + static_cast<size_t>(A));
+    weights.resize(base + static_cast<size_t>(A));
+    for (int64_t a = 0; a < A; ++a) {
+      const size_t slot = base + static_cast<size_t>(next[static_cast<size_t>(t[a])]++);
+      experts[slot] = static_cast<int32_t>(e[a]);
+      weights[slot] = w[a];
+    }
+    for (int64_t i = 0; i < size; ++i) {
+      for (int32_t j = offsets[first + i] + 1; j < offsets[first + i + 1]; ++j) {
+        const float wj = weights[j];
+        const int32_t ej = experts[j];
+        int32_t k = j;
+        for (; k > offsets[first + i] && weights[k - 1] < wj; --k) {
+          weights[k] = weights[k - 1];
+          experts[k] = experts[k - 1];
+        }
+        weights[k] = wj;
+        experts[k] = ej;
+      }
+    }
+  }
+};
+
+at::Tensor int32_tensor(const std::vector<int32_t>& v) {
+  return at::from_blob(const_cast<int32_t*>(v.data()), {static_cast<int64_t>(v.size())}, at::kInt).clone();
 }
 
 }  // namespace
@@ -136,30 +192,20 @@ Prediction predict(Classifier& model, const at::Tensor& inputs, int64_t batch_si
   // Filled where the model runs and copied to the host once (no device-to-host sync per batch).
   const auto on_model = at::TensorOptions(at::kFloat).device(model.device());
   at::Tensor probs = at::empty({n, model.config().num_classes}, on_model);
-  std::vector<at::Tensor> tokens, experts, weights;
+  RoutingLists routing;
   const Classifier::InferenceFn forward = model.inference(n);
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor x = inputs.narrow(0, begin, size).to(model.device());
     const ForwardResult out = forward(x);
-    probs.narrow(0, begin, size).copy_(at::softmax(out.logits, 1));
-    if (!with_routing) return;
-    // Order the batch's assignments by input, then by decreasing weight: sort by weight first, then
-    // stably by input.
-    const RoutingRecord& r = out.routing;
-    const at::Tensor by_weight = std::get<1>(r.weight.sort(/*stable=*/true, 0, /*descending=*/true));
-    const at::Tensor token = r.token.index_select(0, by_weight);
-    const at::Tensor order = by_weight.index_select(0, std::get<1>(token.sort(/*stable=*/true, 0, false)));
-    tokens.push_back(r.token.index_select(0, order) + begin);
-    experts.push_back(r.expert.index_select(0, order));
-    weights.push_back(r.weight.index_select(0, order));
+    at::Tensor batch_probs = probs.narrow(0, begin, size);
+    at::_softmax_out(batch_probs, out.logits, 1, false);
+    if (with_routing) routing.append(out.routing, size);
   });
   Prediction p{probs.cpu(), {}, {}, {}};
   if (with_routing) {
-    const at::Tensor token = at::cat(tokens).cpu();
-    p.experts = at::cat(experts).cpu().to(at::kInt);
-    p.weights = at::cat(weights).cpu().to(at::kFloat);
-    p.routing_offsets = at::zeros({n + 1}, at::kInt);
-    p.routing_offsets.narrow(0, 1, n).copy_(at::bincount(token, {}, n).cumsum(0));
+    p.experts = int32_tensor(routing.experts);
+    p.weights = at::from_blob(routing.weights.data(), {static_cast<int64_t>(routing.weights.size())}, at::kFloat).clone();
+    p.routing_offsets = int32_tensor(routing.offsets);
   }
   return p;
 }

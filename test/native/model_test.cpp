@@ -4,6 +4,7 @@
 #include "../../native/ops/router_losses.h"
 #include "../../native/model/classifier.h"
 #include "../../native/model/dropout.h"
+#include "../../native/model/metrics.h"
 #include "../../native/model/moe_layer.h"
 #include "../../native/model/prepared_weights.h"
 #include "../../native/model/step_phases.h"
@@ -488,4 +489,59 @@ MOE_TEST(batch_loss_backward_from_its_terms_equals_the_summed_objective) {
   };
   const auto got = grads_of(true), ref = grads_of(false);
   for (size_t i = 0; i < got.size(); ++i) expect_close(got[i], ref[i], 1e-7, 1e-5, "gradient " + std::to_string(i));
+}
+
+// predict's routing lists: per input, its assignments from forward()'s routing record by decreasing
+// weight, batch after batch (ties in the record's order). The reference gathers them input by input from
+// the batch's record and sorts each input's list stably (std::stable_sort). Expert choice gives inputs
+// from zero to several experts; hash routing gives every assignment the same weight (all ties).
+MOE_TEST(predict_lists_each_inputs_experts_by_decreasing_weight) {
+  for (const model::Routing routing : {model::Routing::kSoftmaxTopK, model::Routing::kExpertChoice, model::Routing::kHash}) {
+    const bool expert_choice = routing == model::Routing::kExpertChoice;
+    const std::string name = expert_choice ? "expert choice: " : routing == model::Routing::kHash ? "hash: " : "top-2: ";
+    model::ModelConfig cfg = small_config(20, 4, 3);
+    cfg.routing = routing;
+    if (routing != model::Routing::kSoftmaxTopK) cfg.aux_loss_weight = 0;
+    auto m = model::make_classifier(cfg);
+    m->eval();
+    torch::manual_seed(11);
+    const int64_t n = 10, batch = 4;  // batches of 4, 4 and 2
+    const torch::Tensor x = torch::rand({n, 20});
+    const model::Prediction p = model::predict(*m, x, batch, true);
+
+    std::vector<int32_t> experts, offsets{0};
+    std::vector<float> weights;
+    std::vector<at::Tensor> probs;  // per batch: under expert choice an input's routing depends on its batch
+    c10::InferenceMode inference;
+    for (int64_t begin = 0; begin < n; begin += batch) {
+      const int64_t size = std::min(batch, n - begin);
+      const model::ForwardResult out = m->forward(x.narrow(0, begin, size));
+      probs.push_back(at::softmax(out.logits, 1));
+      const model::RoutingRecord& r = out.routing;
+      for (int64_t i = 0; i < size; ++i) {
+        std::vector<std::pair<float, int32_t>> mine;  // (weight, expert) in the record's order
+        for (int64_t a = 0; a < r.token.numel(); ++a) {
+          if (r.token[a].item<int64_t>() == i) mine.emplace_back(r.weight[a].item<float>(), r.expert[a].item<int32_t>());
+        }
+        std::stable_sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        for (const auto& [w, e] : mine) {
+          experts.push_back(e);
+          weights.push_back(w);
+        }
+        offsets.push_back(static_cast<int32_t>(experts.size()));
+      }
+    }
+    const auto as_tensor = [](auto& v, at::ScalarType t) {
+      return at::from_blob(v.data(), {static_cast<int64_t>(v.size())}, t).clone();
+    };
+    expect_equal(p.routing_offsets, as_tensor(offsets, at::kInt), name + "offsets");
+    expect_equal(p.experts, as_tensor(experts, at::kInt), name + "experts");
+    expect_close(p.weights, as_tensor(weights, at::kFloat), 1e-6, 1e-6, name + "weights");
+    expect_close(p.probs, at::cat(probs), 1e-5, 1e-5, name + "probabilities");
+    if (expert_choice) {
+      const at::Tensor per_input = p.routing_offsets.narrow(0, 1, n) - p.routing_offsets.narrow(0, 0, n);
+      EXPECT_TRUE(per_input.min().item<int32_t>() != per_input.max().item<int32_t>(),
+                  "expert choice should give the inputs different expert counts here, got ", per_input);
+    }
+  }
 }
