@@ -6,7 +6,7 @@
 // runs eager PyTorch and then torch-moe back to back, and the table reports medians over the rounds.
 // Two last torch-moe rows repeat the MoE with one optimisation turned off, in a child process, to show
 // what it contributes on MNIST: moe-gemm-input without the zero-skipping input layer
-// (TORCH_MOE_SKIP_ZEROS=0), moe-plain-forward without the weights inference prepares once per call (the
+// (TORCH_MOE_SKIP_ZEROS=0), moe-plain-forward without the weights inference prepares and keeps (the
 // output layer composed into the experts' second layers, their first layers transposed for the row
 // kernel; TORCH_MOE_PREPARE_INFERENCE=0; evaluation only).
 // Writes bench/results/cpu-<machine>-<date>-<commit>.{json,md}.
@@ -31,7 +31,9 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
   },
 });
-// dense256 right after moe in each round, so that their ratio is taken a few seconds apart.
+// moe and dense256 back to back in each round, so that their ratio is taken a few seconds apart, and in
+// turn first (moe, dense256 in odd rounds; dense256, moe in even ones): a fixed order would put any
+// effect of going first or second (caches, the allocator's state, the host's clock) into every ratio.
 const kinds = {
   moe: () => new MoEClassifier({ device: 'cpu' }),
   dense256: () => new DenseClassifier({ device: 'cpu', expertHiddenSize: 256 }),
@@ -88,7 +90,8 @@ for (const threads of threadCounts) {
   for (let round = 1; round <= rounds; round++) {
     const eager = JSON.parse(execFileSync(process.env.PYTHON ?? '/usr/bin/python3', ['bench/eager_cpu.py', '--threads', String(threads), '--epochs', String(epochs), '--reps', '1', '--eval-reps', String(evalReps)], { encoding: 'utf8' }));
     eagerVersion = eager.torch;
-    for (const kind of Object.keys(kinds)) {
+    const order = round % 2 === 1 ? ['moe', 'dense256', 'dense'] : ['dense256', 'moe', 'dense'];
+    for (const kind of order) {
       const ours = await measure(kind, test);
       const s = slot(threads, kind);
       s.ours.push(ours.samplesPerSecond);
@@ -138,7 +141,8 @@ const moeOwnDense = (t) => {
   const d256 = rows.find((r) => r.threads === t && r.model === 'dense256');
   return moe && d256 ? moe.torch_moe_samples_per_second / d256.torch_moe_samples_per_second : NaN;
 };
-// Round by round (moe, then dense256 right after): free of the host's drift between rounds.
+// Round by round (moe and dense256 back to back, each first in every other round): free of the host's
+// drift between rounds.
 const moeOwnDenseRounds = (t) => {
   const moe = samples[`${t}/moe`]?.ours ?? [], d256 = samples[`${t}/dense256`]?.ours ?? [];
   return moe.map((v, i) => v / d256[i]);
@@ -164,11 +168,11 @@ const md = [
   '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.threads} | ${r.model} | ${Math.round(r.torch_moe_samples_per_second).toLocaleString('en')} | ${Math.round(r.eager_samples_per_second).toLocaleString('en')} | ${r.train_ratio.toFixed(2)}× | ${(r.torch_moe_eval_seconds * 1000).toFixed(0)} | ${(r.eager_eval_seconds * 1000).toFixed(0)} | ${r.eval_ratio.toFixed(2)}× |`),
   '',
-  'moe-gemm-input: the MoE with the zero-skipping input layer off (TORCH_MOE_SKIP_ZEROS=0), against the same eager MoE. moe-plain-forward: the MoE evaluated by forward(), without the weights inference prepares once per call (output layer composed into the experts, their first layers transposed for the row kernel; TORCH_MOE_PREPARE_INFERENCE=0; its training is the same as moe).',
+  'moe-gemm-input: the MoE with the zero-skipping input layer off (TORCH_MOE_SKIP_ZEROS=0), against the same eager MoE. moe-plain-forward: the MoE evaluated by forward(), without the weights inference prepares and keeps (output layer composed into the experts, their first layers transposed for the row kernel; TORCH_MOE_PREPARE_INFERENCE=0; its training is the same as moe).',
   '',
   ...rows.filter((r) => r.model === 'moe').map((r) => `The MoE at ${r.threads} thread(s), round by round (each torch-moe run against the eager run just before it): training ${r.round_train_ratios.map((x) => `${x.toFixed(2)}×`).join(', ')}; evaluation ${r.round_eval_ratios.map((x) => `${x.toFixed(2)}×`).join(', ')}.`),
   '',
-  `MoE training speed against torch-moe's own dense model with the same active parameters (dense256): ${Object.entries(result.moe_vs_own_dense256).map(([t, v]) => `${v.toFixed(2)}× at ${t} thread(s)`).join(', ')} (ratio of the medians); round by round (dense256 right after the MoE): ${threadCounts.map((t) => `${moeOwnDenseRounds(t).map((x) => `${x.toFixed(2)}×`).join(', ')} at ${t} thread(s), median ${median(moeOwnDenseRounds(t)).toFixed(2)}×`).join('; ')}.`,
+  `MoE training speed against torch-moe's own dense model with the same active parameters (dense256): ${Object.entries(result.moe_vs_own_dense256).map(([t, v]) => `${v.toFixed(2)}× at ${t} thread(s)`).join(', ')} (ratio of the medians); round by round (the two back to back, the MoE first in odd rounds and second in even ones): ${threadCounts.map((t) => `${moeOwnDenseRounds(t).map((x) => `${x.toFixed(2)}×`).join(', ')} at ${t} thread(s), median ${median(moeOwnDenseRounds(t)).toFixed(2)}×`).join('; ')}.`,
   '',
   `Resident memory of a ${values['rss-epochs']}-epoch MoE training run (MiB, after each epoch): ${rss.length ? `first ${mib(rss[0]).toFixed(0)}, peak ${mib(Math.max(...rss)).toFixed(0)}, last ${mib(rss.at(-1)).toFixed(0)}` : 'not measured (the child run failed)'}.`,
   '',
