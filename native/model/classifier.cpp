@@ -22,6 +22,13 @@
 namespace moe::model {
 namespace {
 
+// Inference on prepared weights has no backward: refused under grad mode (the weights are inference
+// tensors, which autograd cannot save).
+void check_no_grad() {
+  TORCH_CHECK(!at::GradMode::is_enabled(),
+              "Classifier::inference runs without autograd: call it under c10::InferenceMode or torch::NoGradGuard");
+}
+
 // Linear(in->H) -> ReLU, shared by both models; skips zero inputs when most are zero (ops/input_linear.h).
 // On the CPU the weight is stored transposed, [in, H]: the layout both the zero-skipping product and its
 // weight gradient use, so no step transposes it. On CUDA (no zero-skipping there) it keeps PyTorch's
@@ -79,6 +86,7 @@ class MoEClassifierModel : public Classifier {
 
   InferenceFn inference(int64_t rows) override {
     if (moe_->expert_parallel() || !prepares_inference(config_, is_training())) return Classifier::inference(rows);
+    check_no_grad();
     const WeightsKey key = weights_key(weights_version(), {&moe_->w1, &moe_->w2, &moe_->b2, &moe_->shared_w2,
                                                            &moe_->shared_b2, &out_w_});
     std::shared_ptr<const MoELayer::ExpertLayers> composed =
@@ -143,6 +151,7 @@ class MoEClassifierModel : public Classifier {
   at::Tensor out_w_, out_b_;
   HiddenDropout dropout_;
   PreparedWeights<MoELayer::ExpertLayers> prepared_;  // inference's composed expert layers (inference())
+  void drop_prepared_weights() override { prepared_.clear(); }
 };
 
 class DenseClassifierModel : public Classifier {
@@ -171,6 +180,7 @@ class DenseClassifierModel : public Classifier {
 
   InferenceFn inference(int64_t rows) override {
     if (!prepares_inference(config_, is_training())) return Classifier::inference(rows);
+    check_no_grad();
     // out·(fc2·a + b2) + b = (out·fc2)·a + (out·b2 + b)
     const WeightsKey key = weights_key(weights_version(), {&fc2_w_, &fc2_b_, &out_w_, &out_b_});
     std::shared_ptr<const ComposedOutput> composed = prepared_.get(key, [&] {
@@ -203,6 +213,7 @@ class DenseClassifierModel : public Classifier {
   at::Tensor fc1_w_, fc1_b_, fc2_w_, fc2_b_, out_w_, out_b_;
   HiddenDropout dropout_;
   PreparedWeights<ComposedOutput> prepared_;  // inference's composed output layer (inference())
+  void drop_prepared_weights() override { prepared_.clear(); }
 };
 
 }  // namespace

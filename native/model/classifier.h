@@ -39,8 +39,8 @@ class Classifier : public torch::nn::Module {
   // gives them, up to float rounding. Where prepares_inference() says so, the models compose their output
   // layer into the last hidden layer (MoE: every expert's second layer, and its first layers transposed),
   // which shrinks those products from H to C outputs; the composed weights are kept until the parameters
-  // change (model/prepared_weights.h). Without autograd and in eval mode; the parameters must not change
-  // while the returned function is in use.
+  // change (model/prepared_weights.h). Without autograd (grad mode off: the prepared path refuses it) and
+  // in eval mode; the parameters must not change while the returned function is in use.
   using InferenceFn = std::function<ForwardResult(const at::Tensor& x)>;
   virtual InferenceFn inference(int64_t rows);
   virtual ParamCount param_count() const = 0;
@@ -49,8 +49,11 @@ class Classifier : public torch::nn::Module {
   // Copies every tensor of `state` into the parameters; throws naming a missing, extra or mis-shaped one.
   void load_state(const NamedTensors& state);
   // Whatever writes the parameters other than by ATen ops (the training loop's fused Adam writes through
-  // raw pointers) calls this, so that inference's prepared weights are rebuilt.
-  void weights_changed() { weights_version_.fetch_add(1); }
+  // raw pointers) calls this, so that inference's prepared weights are dropped and rebuilt when next used.
+  void weights_changed() {
+    weights_version_.fetch_add(1);
+    drop_prepared_weights();
+  }
   // Called by the training loop after each optimiser step with that step's forward (bias balancing).
   virtual void after_step(const ForwardResult&) {}
   // Data-parallel training: the group whose global batch the balancing statistics cover (nullptr: none);
@@ -66,6 +69,7 @@ class Classifier : public torch::nn::Module {
 
  protected:
   uint64_t weights_version() const { return weights_version_.load(); }
+  virtual void drop_prepared_weights() {}  // the models' inference caches (model/prepared_weights.h)
   ModelConfig config_;
 
  private:

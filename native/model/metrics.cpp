@@ -33,11 +33,11 @@ struct RoutingLists {
   std::vector<float> weights;
   std::vector<int32_t> offsets{0};  // input i's assignments: [offsets[i], offsets[i+1])
 
-  // One batch of `size` inputs: a counting sort of its record by input, then an insertion sort of each
-  // input's few assignments.
-  void append(const RoutingRecord& r, int64_t size) {
-    const at::Tensor token = r.token.cpu().contiguous(), expert = r.expert.cpu().contiguous();
-    const at::Tensor weight = r.weight.to(at::kCPU, at::kFloat).contiguous();
+  // The assignments of `size` more inputs (token: the input's index among them): a counting sort by
+  // input, then an insertion sort of each input's few assignments.
+  void append(const at::Tensor& token_in, const at::Tensor& expert_in, const at::Tensor& weight_in, int64_t size) {
+    const at::Tensor token = token_in.cpu().contiguous(), expert = expert_in.cpu().contiguous();
+    const at::Tensor weight = weight_in.to(at::kCPU, at::kFloat).contiguous();
     const int64_t A = token.numel();
     const int64_t* t = token.data_ptr<int64_t>();
     const int64_t* e = expert.data_ptr<int64_t>();
@@ -193,14 +193,26 @@ Prediction predict(Classifier& model, const at::Tensor& inputs, int64_t batch_si
   const auto on_model = at::TensorOptions(at::kFloat).device(model.device());
   at::Tensor probs = at::empty({n, model.config().num_classes}, on_model);
   RoutingLists routing;
+  // On a GPU the batches' records stay there and come to the host once, at the end (no sync per batch).
+  const bool on_host = model.device().is_cpu();
+  std::vector<at::Tensor> tokens, experts, weights;
   const Classifier::InferenceFn forward = model.inference(n);
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor x = inputs.narrow(0, begin, size).to(model.device());
     const ForwardResult out = forward(x);
     at::Tensor batch_probs = probs.narrow(0, begin, size);
     at::_softmax_out(batch_probs, out.logits, 1, false);
-    if (with_routing) routing.append(out.routing, size);
+    if (!with_routing) return;
+    const RoutingRecord& r = out.routing;
+    if (on_host) {
+      routing.append(r.token, r.expert, r.weight, size);
+    } else {
+      tokens.push_back(r.token + begin);
+      experts.push_back(r.expert);
+      weights.push_back(r.weight);
+    }
   });
+  if (with_routing && !on_host) routing.append(at::cat(tokens), at::cat(experts), at::cat(weights), n);
   Prediction p{probs.cpu(), {}, {}, {}};
   if (with_routing) {
     p.experts = int32_tensor(routing.experts);

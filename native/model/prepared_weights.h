@@ -8,6 +8,7 @@
 // version counter (bumped by every in-place ATen op, so a direct edit such as copy_ is seen too).
 #pragma once
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <cstdint>
 #include <initializer_list>
@@ -32,7 +33,8 @@ inline WeightsKey weights_key(uint64_t weights_version, std::initializer_list<co
 }
 
 // Thread-safe: concurrent inference calls share one build; each holds the shared_ptr it was given, so a
-// rebuild never frees weights a running call reads.
+// rebuild never frees weights a running call reads. Built under InferenceMode: the copies carry no
+// autograd history, and inference on them runs without autograd.
 template <typename T>
 class PreparedWeights {
  public:
@@ -40,11 +42,18 @@ class PreparedWeights {
   std::shared_ptr<const T> get(const WeightsKey& key, Build&& build) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!value_ || key != key_) {
-      value_.reset();  // the old copy goes before the new one is built: peak memory one copy, not two
+      value_.reset();  // the cache's old copy goes before the new one is built (a running call keeps its own)
+      c10::InferenceMode inference;
       value_ = std::make_shared<const T>(build());
       key_ = key;
     }
     return value_;
+  }
+
+  // Frees the cached copy (the weights changed: training would otherwise carry it along unused).
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    value_.reset();
   }
 
  private:

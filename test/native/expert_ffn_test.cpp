@@ -3,6 +3,8 @@
 #include "../../native/ops/expert_ffn.h"
 #include "testing.h"
 
+#include <array>
+
 using namespace moe;
 using moe::testing::expect_close;
 
@@ -92,19 +94,23 @@ MOE_TEST(expert_ffn_inference_with_transposed_first_layers_matches_expert_ffn) {
   // float32 (the row kernel's type), an empty expert and one of 9 rows (a block of 4, a tail); second
   // layers of 10 outputs, as inference composes them. At 2 threads the 43 rows split at row 21, inside
   // expert 2.
+  // Also sizes that are no multiple of 16 (the row kernels' masked tails) and a single hidden unit.
   torch::manual_seed(21);
-  const int64_t E = 4, H = 70, F = 128, O = 10;
   const std::vector<int64_t> offsets = {0, 9, 9, 40, 43};
   const int threads_before = at::get_num_threads();
   at::set_num_threads(2);
-  const auto rows = torch::randn({43, H}), w1 = torch::randn({E, F, H}) * 0.1, b1 = torch::randn({E, F}),
-             w2 = torch::randn({E, O, F}) * 0.1, b2 = torch::randn({E, O});
-  const auto off = torch::tensor(offsets, torch::kLong);
-  c10::InferenceMode inference;
-  const auto got = ops::expert_ffn_inference(rows, off, w1.transpose(1, 2).contiguous(), b1, w2, b2);
-  const auto want = ops::expert_ffn(rows, off, w1, b1, w2, b2);
+  for (const auto& [H, F, O] : std::vector<std::array<int64_t, 3>>{{70, 128, 10}, {33, 20, 3}, {17, 1, 19}}) {
+    const int64_t E = 4;
+    const auto rows = torch::randn({43, H}), w1 = torch::randn({E, F, H}) * 0.1, b1 = torch::randn({E, F}),
+               w2 = torch::randn({E, O, F}) * 0.1, b2 = torch::randn({E, O});
+    const auto off = torch::tensor(offsets, torch::kLong);
+    c10::InferenceMode inference;
+    const auto got = ops::expert_ffn_inference(rows, off, w1.transpose(1, 2).contiguous(), b1, w2, b2);
+    const auto want = ops::expert_ffn(rows, off, w1, b1, w2, b2);
+    expect_close(got, want, 1e-4, 1e-4,
+                 "transposed first layers, H " + std::to_string(H) + ", F " + std::to_string(F) + ", O " + std::to_string(O));
+  }
   at::set_num_threads(threads_before);
-  expect_close(got, want, 1e-4, 1e-4, "transposed first layers");
 }
 
 MOE_TEST(expert_ffn_rejects_inconsistent_offsets) {

@@ -451,6 +451,30 @@ MOE_TEST(prepared_weights_build_once_per_key) {
     return source;
   });
   EXPECT_TRUE(builds == 3, "a new weights version must rebuild (", builds, " builds)");
+  prepared.clear();  // what weights_changed() does: the copy is freed at once, rebuilt when next asked for
+  prepared.get(model::weights_key(8, {&source}), [&] {
+    ++builds;
+    return source;
+  });
+  EXPECT_TRUE(builds == 4, "a cleared holder must rebuild (", builds, " builds)");
+}
+
+// Inference on prepared weights has no backward: under grad mode it is refused with a message that says
+// how to call it, for both models.
+MOE_TEST(prepared_inference_refuses_grad_mode) {
+  for (const model::ModelKind kind : {model::ModelKind::kMoE, model::ModelKind::kDense}) {
+    model::ModelConfig cfg = small_config(10, 4, 2);
+    cfg.kind = kind;
+    auto m = model::make_classifier(cfg);
+    m->eval();
+    std::string message;
+    try {
+      m->inference(4)(torch::rand({4, 10}));
+    } catch (const c10::Error& e) {
+      message = e.what_without_backtrace();
+    }
+    EXPECT_TRUE(message.find("InferenceMode") != std::string::npos, "grad mode must be refused, got '", message, "'");
+  }
 }
 
 // Where inference composes the output layer: everywhere but in training, on CUDA, and where C >= H.
