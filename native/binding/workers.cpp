@@ -63,11 +63,13 @@ struct Job {
 };
 
 // Queues job->run() on the compute thread; when it returns, the thread-safe function is released and its
-// finaliser settles the job on the JS thread.
+// finaliser settles the job on the JS thread. A job that never calls back into JS (inference) passes no
+// callback: the thread-safe function then has no JS function at all (N-API allows that beside a call_js
+// callback), which spares creating one per call. A training job always has one to call.
 Napi::Promise launch(Napi::Env env, std::shared_ptr<Job> job, Napi::Function callback, const char* name,
-                     ComputeThread::JobKind kind) {
+                     ComputeThread::JobKind kind, bool calls_back = true) {
   Napi::Promise promise = job->deferred.Promise();
-  if (callback.IsEmpty()) callback = Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
+  if (calls_back && callback.IsEmpty()) callback = Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
   auto* owner = new std::shared_ptr<Job>(job);  // the finaliser's share
   try {
     job->tsfn = Napi::ThreadSafeFunction::New(env, callback, name, 0, 1, owner,
@@ -225,7 +227,7 @@ Napi::Promise start_inference(Napi::Env env, std::shared_ptr<Session> session, I
                               Napi::Object inputs_owner, at::Tensor inputs, at::Tensor labels, int64_t batch_size) {
   auto job = std::make_shared<InferenceJob>(env, std::move(session), kind, inputs_owner, std::move(inputs),
                                             std::move(labels), batch_size);
-  return launch(env, job, Napi::Function(), "torch-moe:inference", ComputeThread::JobKind::kShort);
+  return launch(env, job, Napi::Function(), "torch-moe:inference", ComputeThread::JobKind::kShort, /*calls_back=*/false);
 }
 
 Napi::Promise start_training(Napi::Env env, std::shared_ptr<Session> session, Napi::Object owner,
