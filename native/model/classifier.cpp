@@ -87,8 +87,7 @@ class MoEClassifierModel : public Classifier {
   InferenceFn inference(int64_t rows) override {
     if (moe_->expert_parallel() || !prepares_inference(config_, is_training())) return Classifier::inference(rows);
     check_no_grad();
-    const WeightsKey key = weights_key(weights_version(), {&moe_->w1, &moe_->w2, &moe_->b2, &moe_->shared_w2,
-                                                           &moe_->shared_b2, &out_w_});
+    const WeightsKey key = weights_key({&moe_->w1, &moe_->w2, &moe_->b2, &moe_->shared_w2, &moe_->shared_b2, &out_w_});
     std::shared_ptr<const MoELayer::ExpertLayers> composed =
         prepared_.get(key, [&] { return moe_->inference_layers(out_w_); });
     return [this, composed](const at::Tensor& x) {
@@ -182,7 +181,7 @@ class DenseClassifierModel : public Classifier {
     if (!prepares_inference(config_, is_training())) return Classifier::inference(rows);
     check_no_grad();
     // out·(fc2·a + b2) + b = (out·fc2)·a + (out·b2 + b)
-    const WeightsKey key = weights_key(weights_version(), {&fc2_w_, &fc2_b_, &out_w_, &out_b_});
+    const WeightsKey key = weights_key({&fc2_w_, &fc2_b_, &out_w_, &out_b_});
     std::shared_ptr<const ComposedOutput> composed = prepared_.get(key, [&] {
       return ComposedOutput{at::mm(out_w_, fc2_w_), at::addmv(out_b_, out_w_, fc2_b_)};
     });
@@ -236,7 +235,7 @@ void Classifier::load_state(const NamedTensors& state) {
   }
   TORCH_CHECK_VALUE(given.size() == own.size(), "model state has ", given.size(), " tensors but the model has ",
                     own.size(), " (unexpected extra tensors)");
-  weights_changed();  // (the copies bump the views' version counters too; this says it outright)
+  weights_changed();  // (the copies bump the views' version counters too; this also frees the copy now)
   for (auto& [name, param] : own) param.copy_(given.at(name));
 }
 

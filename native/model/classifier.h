@@ -2,7 +2,6 @@
 // Parameters are named internally for speed (stacked experts); named_state() presents them under the
 // names of the equivalent PyTorch modules, which is what model files contain.
 #pragma once
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,11 +48,8 @@ class Classifier : public torch::nn::Module {
   // Copies every tensor of `state` into the parameters; throws naming a missing, extra or mis-shaped one.
   void load_state(const NamedTensors& state);
   // Whatever writes the parameters other than by ATen ops (the training loop's fused Adam writes through
-  // raw pointers) calls this, so that inference's prepared weights are dropped and rebuilt when next used.
-  void weights_changed() {
-    weights_version_.fetch_add(1);
-    drop_prepared_weights();
-  }
+  // raw pointers) calls this: inference's prepared weights are dropped, and rebuilt when next used.
+  void weights_changed() { drop_prepared_weights(); }
   // Called by the training loop after each optimiser step with that step's forward (bias balancing).
   virtual void after_step(const ForwardResult&) {}
   // Data-parallel training: the group whose global batch the balancing statistics cover (nullptr: none);
@@ -68,12 +64,8 @@ class Classifier : public torch::nn::Module {
   at::Device device() const;  // where the parameters live
 
  protected:
-  uint64_t weights_version() const { return weights_version_.load(); }
   virtual void drop_prepared_weights() {}  // the models' inference caches (model/prepared_weights.h)
   ModelConfig config_;
-
- private:
-  std::atomic<uint64_t> weights_version_{0};
 };
 
 // Whether inference runs on prepared weights: the output layer [C,H] composed into the last layers and

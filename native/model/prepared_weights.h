@@ -3,9 +3,10 @@
 // change, as inference engines keep their pre-packed weights. Building them per call cost more than it
 // saved below a few hundred rows (a transposed copy of every expert's first layer each time).
 //
-// The key that says "unchanged": the model's weights version (Classifier::weights_changed(), which
-// training and load_state bump) and, for each source tensor, its storage address and its autograd
-// version counter (bumped by every in-place ATen op, so a direct edit such as copy_ is seen too).
+// Two ways the copy goes stale, two ways it is caught: whatever writes the parameters through raw
+// pointers (training's Adam) or wholesale (load_state) calls Classifier::weights_changed(), which drops
+// it; and the key, each source tensor's storage address and autograd version counter (bumped by every
+// in-place ATen op), sees a direct edit such as copy_.
 #pragma once
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -21,9 +22,9 @@ namespace moe::model {
 
 using WeightsKey = std::vector<uint64_t>;
 
-// weights_version, then (address, version counter) of each defined source.
-inline WeightsKey weights_key(uint64_t weights_version, std::initializer_list<const at::Tensor*> sources) {
-  WeightsKey key{weights_version};
+// (address, version counter) of each defined source.
+inline WeightsKey weights_key(std::initializer_list<const at::Tensor*> sources) {
+  WeightsKey key;
   for (const at::Tensor* t : sources) {
     if (!t->defined()) continue;
     key.push_back(reinterpret_cast<uintptr_t>(t->data_ptr()));
@@ -50,7 +51,7 @@ class PreparedWeights {
     return value_;
   }
 
-  // Frees the cached copy (the weights changed: training would otherwise carry it along unused).
+  // Frees the cached copy: the weights changed (and training would otherwise carry it along unused).
   void clear() {
     std::lock_guard<std::mutex> lock(mutex_);
     value_.reset();

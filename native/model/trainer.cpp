@@ -1,6 +1,7 @@
 #include "trainer.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/ScopeExit.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <chrono>
@@ -103,13 +104,10 @@ TrainResult train(Classifier& model, TrainerState& state, const at::Tensor& inpu
   TORCH_CHECK_VALUE(labels.defined(), "training needs labels");
   ++state.train_calls;
   // The loop's Adam writes the parameters through raw pointers: inference's prepared weights are stale
-  // from here on, and again after the last step (an inference call between the two cannot run: the
-  // binding refuses it while the model trains; the second bump also covers a loop that threw).
+  // from here on, and again after the last step, or a throw (the binding refuses inference while the
+  // model trains; the second call covers any made from C++ in between).
   model.weights_changed();
-  struct ChangedAgain {
-    Classifier& model;
-    ~ChangedAgain() { model.weights_changed(); }
-  } changed_again{model};
+  const auto changed_again = c10::make_scope_exit([&model] { model.weights_changed(); });
   return run_train_loop(model, state.loop, inputs, labels, config, on_epoch, stop, between_batches);
 }
 
