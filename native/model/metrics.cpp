@@ -59,25 +59,24 @@ struct RoutingLists {
       experts[slot] = static_cast<int32_t>(e[a]);
       weights[slot] = w[a];
     }
-    for (int64_t i = 0; i < size; ++i) {
-      for (int32_t j = offsets[first + i] + 1; j < offsets[first + i + 1]; ++j) {
-        const float wj = weights[j];
-        const int32_t ej = experts[j];
-        int32_t k = j;
-        for (; k > offsets[first + i] && weights[k - 1] < wj; --k) {
-          weights[k] = weights[k - 1];
-          experts[k] = experts[k - 1];
-        }
-        weights[k] = wj;
-        experts[k] = ej;
+    for (int64_t i = 0; i < size; ++i) sort_by_weight(offsets[first + i], offsets[first + i + 1]);
+  }
+
+  // Entries [lo, hi) by decreasing weight, ties kept in order: an insertion sort (an input has a few).
+  void sort_by_weight(int32_t lo, int32_t hi) {
+    for (int32_t j = lo + 1; j < hi; ++j) {
+      const float w = weights[j];
+      const int32_t e = experts[j];
+      int32_t k = j;
+      for (; k > lo && weights[k - 1] < w; --k) {
+        weights[k] = weights[k - 1];
+        experts[k] = experts[k - 1];
       }
+      weights[k] = w;
+      experts[k] = e;
     }
   }
 };
-
-at::Tensor int32_tensor(const std::vector<int32_t>& v) {
-  return at::from_blob(const_cast<int32_t*>(v.data()), {static_cast<int64_t>(v.size())}, at::kInt).clone();
-}
 
 }  // namespace
 
@@ -201,7 +200,7 @@ Prediction predict(Classifier& model, const at::Tensor& inputs, int64_t batch_si
     const at::Tensor x = inputs.narrow(0, begin, size).to(model.device());
     const ForwardResult out = forward(x);
     at::Tensor batch_probs = probs.narrow(0, begin, size);
-    at::_softmax_out(batch_probs, out.logits, 1, false);
+    at::softmax_out(batch_probs, out.logits, 1);
     if (!with_routing) return;
     const RoutingRecord& r = out.routing;
     if (on_host) {
@@ -215,9 +214,9 @@ Prediction predict(Classifier& model, const at::Tensor& inputs, int64_t batch_si
   if (with_routing && !on_host) routing.append(at::cat(tokens), at::cat(experts), at::cat(weights), n);
   Prediction p{probs.cpu(), {}, {}, {}};
   if (with_routing) {
-    p.experts = int32_tensor(routing.experts);
-    p.weights = at::from_blob(routing.weights.data(), {static_cast<int64_t>(routing.weights.size())}, at::kFloat).clone();
-    p.routing_offsets = int32_tensor(routing.offsets);
+    p.experts = at::tensor(routing.experts, at::kInt);
+    p.weights = at::tensor(routing.weights, at::kFloat);
+    p.routing_offsets = at::tensor(routing.offsets, at::kInt);
   }
   return p;
 }
