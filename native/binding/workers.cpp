@@ -63,13 +63,12 @@ struct Job {
 };
 
 // Queues job->run() on the compute thread; when it returns, the thread-safe function is released and its
-// finaliser settles the job on the JS thread. A job that never calls back into JS (inference) passes no
-// callback: the thread-safe function then has no JS function at all (N-API allows that beside a call_js
-// callback), which spares creating one per call. A training job always has one to call.
+// finaliser settles the job on the JS thread. `callback` may be empty (inference; training without an
+// epoch callback): N-API allows a thread-safe function without a JS function beside a call_js callback,
+// and a job only calls the one it was given.
 Napi::Promise launch(Napi::Env env, std::shared_ptr<Job> job, Napi::Function callback, const char* name,
-                     ComputeThread::JobKind kind, bool calls_back = true) {
+                     ComputeThread::JobKind kind) {
   Napi::Promise promise = job->deferred.Promise();
-  if (calls_back && callback.IsEmpty()) callback = Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
   auto* owner = new std::shared_ptr<Job>(job);  // the finaliser's share
   try {
     job->tsfn = Napi::ThreadSafeFunction::New(env, callback, name, 0, 1, owner,
@@ -161,9 +160,9 @@ class InferenceJob : public Job {
 class TrainJob : public Job {
  public:
   TrainJob(Napi::Env env, std::shared_ptr<Session> s, Napi::Object owner, at::Tensor inputs, at::Tensor labels,
-           model::TrainConfig config, bool stopped)
+           model::TrainConfig config, bool stopped, bool reports)
       : Job(env, std::move(s)), owner_(Napi::Persistent(owner)), inputs_(std::move(inputs)),
-        labels_(std::move(labels)), config_(config), stopped_(stopped) {}
+        labels_(std::move(labels)), config_(config), stopped_(stopped), reports_(reports) {}
 
   // The stop flag is set before the job can start: the compute thread may pick it up at once.
   void on_queued() override {
@@ -188,7 +187,8 @@ class TrainJob : public Job {
         if (status == napi_ok) copy.release();  // the JS-thread callback owns it now
       });
     };
-    result_ = model::train(*session->model, session->trainer, inputs_, labels_, config_, report, session->stop,
+    result_ = model::train(*session->model, session->trainer, inputs_, labels_, config_,
+                           reports_ ? model::EpochCallback(report) : model::EpochCallback(), session->stop,
                            [] { ComputeThread::instance().run_short_jobs(); });
   }
 
@@ -219,6 +219,7 @@ class TrainJob : public Job {
   model::TrainResult result_;
   std::optional<Napi::Error> callback_error_;
   bool stopped_;  // an abort that came before train() was called
+  bool reports_;  // there is an epoch callback to call (its thread-safe function has a JS function)
 };
 
 }  // namespace
@@ -227,7 +228,7 @@ Napi::Promise start_inference(Napi::Env env, std::shared_ptr<Session> session, I
                               Napi::Object inputs_owner, at::Tensor inputs, at::Tensor labels, int64_t batch_size) {
   auto job = std::make_shared<InferenceJob>(env, std::move(session), kind, inputs_owner, std::move(inputs),
                                             std::move(labels), batch_size);
-  return launch(env, job, Napi::Function(), "torch-moe:inference", ComputeThread::JobKind::kShort, /*calls_back=*/false);
+  return launch(env, job, Napi::Function(), "torch-moe:inference", ComputeThread::JobKind::kShort);
 }
 
 Napi::Promise start_training(Napi::Env env, std::shared_ptr<Session> session, Napi::Object owner,
@@ -235,7 +236,7 @@ Napi::Promise start_training(Napi::Env env, std::shared_ptr<Session> session, Na
                              Napi::Function on_epoch, bool stopped) {
   config.shuffle_seed = session->model->config().seed * 1000003ULL + session->trainer.train_calls;
   auto job = std::make_shared<TrainJob>(env, std::move(session), owner, std::move(inputs), std::move(labels), config,
-                                        stopped);
+                                        stopped, !on_epoch.IsEmpty());
   return launch(env, job, on_epoch, "torch-moe:train", ComputeThread::JobKind::kLong);
 }
 
