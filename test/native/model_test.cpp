@@ -547,12 +547,9 @@ MOE_TEST(predict_lists_each_inputs_experts_by_decreasing_weight) {
         offsets.push_back(static_cast<int32_t>(experts.size()));
       }
     }
-    const auto as_tensor = [](auto& v, at::ScalarType t) {
-      return at::from_blob(v.data(), {static_cast<int64_t>(v.size())}, t).clone();
-    };
-    expect_equal(p.routing_offsets, as_tensor(offsets, at::kInt), name + "offsets");
-    expect_equal(p.experts, as_tensor(experts, at::kInt), name + "experts");
-    expect_close(p.weights, as_tensor(weights, at::kFloat), 1e-6, 1e-6, name + "weights");
+    expect_equal(p.routing_offsets, at::tensor(offsets, at::kInt), name + "offsets");
+    expect_equal(p.experts, at::tensor(experts, at::kInt), name + "experts");
+    expect_close(p.weights, at::tensor(weights, at::kFloat), 1e-6, 1e-6, name + "weights");
     expect_close(p.probs, at::cat(probs), 1e-5, 1e-5, name + "probabilities");
     if (expert_choice) {
       const at::Tensor per_input = p.routing_offsets.narrow(0, 1, n) - p.routing_offsets.narrow(0, 0, n);
