@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "../../native/kernels/ffn_16rows.h"
 #include "../../native/kernels/row_gemm.h"
 #include "../../native/kernels/row_gemm_nt.h"
 #include "../../native/kernels/transpose.h"
@@ -95,6 +96,15 @@ struct Experts {
                               b2.data_ptr<float>() + e * kHidden, y.data_ptr<float>() + e * rows * kHidden, kHidden);
   }
 
+  // Expert e's FFN in ffn_16rows, a tile of 16 rows (the rows as SIMD lanes), on its weights as stored.
+  void tile_forward(int64_t e) {
+    moe::kernels::ffn_16rows_forward(x.data_ptr<float>() + e * rows * kHidden, kHidden, rows, w1_of(e),
+                                     b1.data_ptr<float>() + e * kExpertHidden, w2_of(e),
+                                     b2.data_ptr<float>() + e * kHidden, kHidden, kExpertHidden, kHidden,
+                                     h.data_ptr<float>() + e * rows * kExpertHidden, kExpertHidden,
+                                     y.data_ptr<float>() + e * rows * kHidden, kHidden);
+  }
+
   const float* w1_of(int64_t e) const { return w1.data_ptr<float>() + e * kExpertHidden * kHidden; }
   const float* w2_of(int64_t e) const { return w2.data_ptr<float>() + e * kHidden * kExpertHidden; }
 
@@ -142,6 +152,20 @@ void expert_forward_without_transpose(int64_t rows, int rounds) {
   };
   compare("expert forward on W as stored (row_gemm_nt), " + std::to_string(rows) + " rows per expert",
           "transposes + row_gemm", ours, theirs, rounds);
+}
+
+// The training forward on W as stored for experts of 16 rows (13 to 16): one tile in ffn_16rows against
+// row_gemm_nt (which runs experts of fewer rows and the rows past whole tiles).
+void expert_forward_rows_as_lanes(int64_t rows, int rounds) {
+  Experts ex(rows);
+  const auto ours = [&] {
+    for (int64_t e = 0; e < kExperts; ++e) ex.tile_forward(e);
+  };
+  const auto theirs = [&] {
+    for (int64_t e = 0; e < kExperts; ++e) ex.row_gemm_nt_forward(e);
+  };
+  compare("expert forward on W as stored, rows as SIMD lanes (ffn_16rows), " + std::to_string(rows) +
+              " rows per expert", "row_gemm_nt", ours, theirs, rounds);
 }
 
 // dW2 = dYᵀ·H and dW1 = dHᵀ·X for every expert over `rows` rows each.
@@ -276,6 +300,8 @@ int main(int argc, char** argv) {
   expert_forward(250, rounds);
   expert_forward_without_transpose(16, rounds);
   expert_forward_without_transpose(32, rounds);
+  expert_forward_rows_as_lanes(16, rounds);
+  expert_forward_rows_as_lanes(13, rounds);
   expert_weight_gradients(16, rounds);
   weight_transpose(rounds);
   narrow_layer(8, "router gate (8 experts)", rounds);

@@ -108,7 +108,8 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: moe_step_bench <train-images-idx3-ubyte> <train-labels-idx1-ubyte> [rounds] [threads]\n");
+    std::fprintf(stderr, "usage: moe_step_bench <train-images-idx3-ubyte> <train-labels-idx1-ubyte> [rounds] [threads] "
+                         "[moe|dense256: that model alone, for a profiler]\n");
     return 2;
   }
   const int rounds = argc > 3 ? std::max(1, std::atoi(argv[3])) : 9;
@@ -123,8 +124,13 @@ int main(int argc, char** argv) {
   dense_config.expert_hidden_size = 256;  // dense256: one FFN of two experts' shapes
   std::vector<Trainee> models;
   models.reserve(2);
-  models.emplace_back("moe", moe_config);
-  models.emplace_back("dense256", dense_config);
+  const std::string only = argc > 5 ? argv[5] : "";
+  if (only.empty() || only == "moe") models.emplace_back("moe", moe_config);
+  if (only.empty() || only == "dense256") models.emplace_back("dense256", dense_config);
+  if (models.empty()) {
+    std::fprintf(stderr, "unknown model '%s': moe or dense256\n", only.c_str());
+    return 2;
+  }
 
   const auto handle = at::addThreadLocalCallback(
       at::RecordFunctionCallback(on_phase_start, on_phase_end).scopes({at::RecordScope::USER_SCOPE}));

@@ -12,6 +12,7 @@
 #include <torch/autograd.h>
 
 #include "../kernels/column_sums.h"
+#include "../kernels/ffn_16rows.h"
 #include "../kernels/row_gemm.h"
 #include "../kernels/row_gemm_nt.h"
 #include "../kernels/transpose.h"
@@ -74,9 +75,9 @@ void for_row_pieces(const int64_t* off, int64_t E, Fn&& fn) {
 
 // The row-kernel path (uses_row_kernels): every product of an expert runs in the row kernels on raw
 // pointers. BLAS runs an expert's few rows slower than these, and slowest where an operand is transposed
-// (the forward's x·Wᵀ): the forward runs x·Wᵀ on W as stored (row_gemm_nt) or, for experts with many
-// rows, transposes W for row_gemm (see kMaxRowsWithoutTranspose); the input gradients use W as stored and
-// the weight gradients read dYᵀ by strides.
+// (the forward's x·Wᵀ): the forward runs x·Wᵀ on W as stored (ffn_16rows and row_gemm_nt) or, for experts
+// with many rows, transposes W for row_gemm (see kMaxRowsWithoutTranspose); the input gradients use W as
+// stored and the weight gradients read dYᵀ by strides.
 
 // out = bias + a·b (a [n,k], b [k,m], bias [m] or undefined, out [n,m]): in kernels::row_gemm for
 // contiguous float32 where the CPU has it (no packing: faster than BLAS for an expert's few rows), else BLAS.
@@ -115,11 +116,32 @@ struct ExpertWeights {
   int64_t O() const { return w2.size(1); }
 };
 
-// An expert with at most this many rows runs x·Wᵀ on W as stored (kernels::row_gemm_nt); one with more
-// transposes W first and runs kernels::row_gemm, which reuses each of Wᵀ's rows across 4 of its rows where
-// row_gemm_nt pays a dot product's horizontal sum per output (`npm run bench:kernels` times both at 16
-// and at 32 rows per expert).
+// An expert with at most this many rows runs on W as stored (forward_on_stored_weights); one with more
+// transposes W first and runs kernels::row_gemm, which reuses each of Wᵀ's rows across 4 of its rows
+// (`npm run bench:kernels` times both ways at 16 and at 32 rows per expert).
 constexpr int64_t kMaxRowsWithoutTranspose = 24;
+
+// A last tile of at least this many rows still runs in kernels::ffn_16rows_forward, whose cost is that of
+// 16 rows whatever m; fewer rows run in kernels::row_gemm_nt. 13 gave the fastest training step of 5, 9,
+// 11, 13 and 16 (the reference MoE, alternating epochs in one process).
+constexpr int64_t kMinRowsForPartialTile = 13;
+
+// One expert's n rows on W as stored: tiles of 16 rows with the rows as SIMD lanes (no horizontal sums),
+// where the sizes allow, and the rows left in row_gemm_nt (a horizontal sum per 16 outputs).
+void forward_on_stored_weights(const float* x, int64_t n, const float* w1, const float* b1, const float* w2,
+                               const float* b2, int64_t H, int64_t F, int64_t O, float* h, float* y) {
+  int64_t r = 0;
+  if (kernels::ffn_16rows_applies(H, F, O)) {
+    for (; n - r >= kMinRowsForPartialTile; r += 16) {
+      kernels::ffn_16rows_forward(x + r * H, H, std::min<int64_t>(16, n - r), w1, b1, w2, b2, H, F, O, h + r * F, F,
+                                  y + r * O, O);
+    }
+  }
+  if (r >= n) return;
+  kernels::row_gemm_nt(x + r * H, H, n - r, w1, H, F, H, b1, h + r * F, F);
+  relu_inplace(h + r * F, (n - r) * F);
+  kernels::row_gemm_nt(h + r * F, F, n - r, w2, F, O, F, b2, y + r * O, O);
+}
 
 // out and hidden (post-ReLU) for the rows of expert-contiguous `rows`, in the row kernels. Each thread
 // transposes the experts with many rows that it runs into its own scratch, kept across calls (fresh pages
@@ -137,12 +159,7 @@ void forward_rows(const at::Tensor& rows, const int64_t* off, const ExpertWeight
     const float* b2 = w.b2.data_ptr<float>() + e * O;
     float* h = hidden.data_ptr<float>() + off[e] * F;
     float* y = out.data_ptr<float>() + off[e] * O;
-    if (n <= kMaxRowsWithoutTranspose) {
-      kernels::row_gemm_nt(x, H, n, w1, H, F, H, b1, h, F);
-      relu_inplace(h, n * F);
-      kernels::row_gemm_nt(h, F, n, w2, F, O, F, b2, y, O);
-      return;
-    }
+    if (n <= kMaxRowsWithoutTranspose) return forward_on_stored_weights(x, n, w1, b1, w2, b2, H, F, O, h, y);
     thread_local std::vector<float> scratch;
     scratch.resize(static_cast<size_t>(H * F + F * O));
     float* w1_t = scratch.data();

@@ -5,6 +5,7 @@
 #include "../../native/kernels/combine.h"
 #include "../../native/kernels/finite.h"
 #include "../../native/kernels/permute.h"
+#include "../../native/kernels/ffn_16rows.h"
 #include "../../native/kernels/row_gemm.h"
 #include "../../native/kernels/row_gemm_nt.h"
 #include "../../native/kernels/sparse_rows.h"
@@ -353,6 +354,31 @@ MOE_TEST(row_gemm_nt_matches_addmm) {
         expect_close(out_wide.narrow(1, 0, n), torch::mm(a, b.t()), 1e-4, 1e-4, what + ", no bias");
       }
     }
+  }
+}
+
+MOE_TEST(ffn_16rows_matches_aten) {
+  if (!kernels::ffn_16rows_applies(16, 16, 16)) throw moe::testing::Skipped("this CPU has no AVX-512F");
+  torch::manual_seed(53);
+  // A whole tile (16 rows), a partial one (13) and one row; every operand with a row stride wider than its
+  // row, and rows past m (beyond x's last row nothing is read, beyond h's and y's nothing written).
+  const int64_t H = 48, F = 32, O = 64;
+  EXPECT_TRUE(!kernels::ffn_16rows_applies(H + 1, F, O), "sizes off multiples of 16 are not taken");
+  const auto w1 = torch::randn({F, H}), b1 = torch::randn({F}), w2 = torch::randn({O, F}), b2 = torch::randn({O});
+  for (const int64_t m : {16, 13, 1}) {
+    const auto x_wide = torch::randn({m, H + 3});
+    const auto x = x_wide.narrow(1, 0, H);
+    auto h_wide = torch::full({17, F + 5}, 7.0f), y_wide = torch::full({17, O + 2}, 7.0f);
+    kernels::ffn_16rows_forward(x.data_ptr<float>(), H + 3, m, w1.data_ptr<float>(), b1.data_ptr<float>(),
+                                w2.data_ptr<float>(), b2.data_ptr<float>(), H, F, O, h_wide.data_ptr<float>(), F + 5,
+                                y_wide.data_ptr<float>(), O + 2);
+    const auto h = torch::relu(torch::addmm(b1, x, w1.t()));
+    const std::string what = c10::str("m ", m);
+    expect_close(h_wide.narrow(0, 0, m).narrow(1, 0, F), h, 1e-4, 1e-5, what + ": h");
+    expect_close(y_wide.narrow(0, 0, m).narrow(1, 0, O), torch::addmm(b2, h, w2.t()), 1e-4, 1e-5, what + ": y");
+    moe::testing::expect_equal(h_wide.narrow(1, F, 5), torch::full({17, 5}, 7.0f), what + ": beyond h's rows untouched");
+    moe::testing::expect_equal(y_wide.narrow(0, m, 17 - m), torch::full({17 - m, O + 2}, 7.0f),
+                               what + ": y past row m untouched");
   }
 }
 

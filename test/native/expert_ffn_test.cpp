@@ -90,6 +90,13 @@ MOE_TEST(expert_ffn_in_float32_at_row_kernel_sizes_matches_per_row_reference) {
   at::set_num_threads(threads_before);
 }
 
+MOE_TEST(expert_ffn_in_float32_in_16_row_tiles_matches_per_row_reference) {
+  // Sizes in multiples of 16, where the forward runs tiles of 16 rows as SIMD lanes (kernels::ffn_16rows):
+  // experts of 16 rows (one whole tile), 13 (a partial tile), 12 (too few: row_gemm_nt alone), 22 (a tile,
+  // then 6 rows in row_gemm_nt), none and 1.
+  check_against_per_row_reference({32, 48, 32, {0, 16, 29, 41, 63, 63, 64}}, torch::kFloat);
+}
+
 MOE_TEST(expert_ffn_inference_with_transposed_first_layers_matches_expert_ffn) {
   // float32 (the row kernel's type), an empty expert and one of 9 rows (a block of 4, a tail); second
   // layers of 10 outputs, as inference composes them. At 2 threads the 43 rows split at row 21, inside
