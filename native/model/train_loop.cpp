@@ -15,6 +15,7 @@
 #include "../ops/augment.h"
 #include "../ops/fused_adam.h"
 #include "cuda_graph.h"
+#include "epoch_sums.h"
 #include "expert_parallel.h"
 #include "step_phases.h"
 #include "trainer.h"
@@ -30,11 +31,7 @@ struct TrainLoopState {
   at::Tensor flat_grads;              // CUDA only: the gradients' fixed home (see flatten_parameters)
   at::Tensor data_x, data_y;          // the dataset on the model's device (CUDA: fixed addresses for the graph)
   at::Tensor batch_idx;               // CUDA: [B] indices of the current full batch; the graph reads it
-  at::Tensor ce_sum, aux_sum, z_sum, correct, dropped_sum, load_sum;  // epoch accumulators on the device
-
-  void zero_sums() {
-    for (at::Tensor* t : {&ce_sum, &aux_sum, &z_sum, &correct, &dropped_sum, &load_sum}) t->zero_();
-  }
+  EpochAccumulators sums;
   std::unique_ptr<CapturedStep> graph;
   int64_t eager_full_steps = 0;
 
@@ -75,13 +72,8 @@ void flatten_parameters(Classifier& model, TrainLoopState& s) {
   s.exp_avg_sq = at::zeros({total}, opts);
   s.step = at::zeros({1}, opts.dtype(at::kLong));
   s.lr = at::zeros({1}, opts);
-  s.ce_sum = at::zeros({}, opts.dtype(at::kDouble));
-  s.aux_sum = at::zeros({}, opts.dtype(at::kDouble));
-  s.z_sum = at::zeros({}, opts.dtype(at::kDouble));
-  s.correct = at::zeros({}, opts.dtype(at::kLong));
-  s.dropped_sum = at::zeros({}, opts.dtype(at::kLong));
   const bool moe = model.config().kind == ModelKind::kMoE;
-  s.load_sum = at::zeros({moe ? model.config().num_experts : 0}, opts.dtype(at::kLong));
+  s.sums = EpochAccumulators(s.flat_params, moe ? model.config().num_experts : 0);
 }
 
 void upload_dataset(TrainLoopState& s, const at::Tensor& inputs, const at::Tensor& labels, at::Device device) {
@@ -337,16 +329,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     }
     phases.begin(StepPhase::kAfterStepAndSums);
     model.after_step(out);
-    const double size = static_cast<double>(idx.size(0));
-    // (no grad here; add_ promotes the float losses into the double sums: one op per sum)
-    s.ce_sum.add_(loss.cross_entropy(), size);
-    if (out.aux_loss.defined()) s.aux_sum.add_(out.aux_loss, size);
-    if (out.z_loss.defined()) s.z_sum.add_(out.z_loss, size);
-    if (out.routing.load.defined()) {
-      s.load_sum.add_(out.routing.load);
-      if (out.routing.dropped.defined()) s.dropped_sum.add_(out.routing.dropped);  // (dropless: undefined)
-    }
-    s.correct.add_(out.logits.argmax(1).eq(y).sum());
+    s.sums.add_step(out, loss.cross_entropy(), y, static_cast<double>(idx.size(0)));
   };
 
   at::Generator gen = make_generator(device, group ? rank0_shuffle_seed(*group, config.shuffle_seed) : config.shuffle_seed);
@@ -365,7 +348,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     // From the shuffling generator, after the order: the same on every rank (rank 0's seed), so that an
     // input moves alike whichever rank takes it, and runs without translate draw exactly as before.
     if (config.translate > 0) shifts = ops::random_shifts(n, config.translate, gen);
-    s.zero_sums();
+    s.sums.zero();
     int64_t seen = 0;
     for (int64_t begin = 0; begin < n; begin += B) {
       // Data parallel: every rank takes every step; a stop request travels with the step's gradients, and
@@ -413,9 +396,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
       seen += size;
     }
     if (seen == 0) break;
-    const at::Tensor read = at::cat({at::stack({s.ce_sum, s.aux_sum, s.z_sum, s.correct.to(at::kDouble),
-                                                s.dropped_sum.to(at::kDouble)}),
-                                      s.load_sum.to(at::kDouble)}).cpu();  // one sync
+    const at::Tensor read = s.sums.read();
     if (group) group->all_reduce_sum(read, "epoch " + std::to_string(epoch) + "'s metrics");
     const double* v = read.data_ptr<double>();
     EpochSums sums{v[0], v[1], v[2], v[3], v[4], std::vector<double>(v + 5, v + read.numel())};

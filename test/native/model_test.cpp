@@ -4,6 +4,7 @@
 #include "../../native/ops/router_losses.h"
 #include "../../native/model/classifier.h"
 #include "../../native/model/dropout.h"
+#include "../../native/model/epoch_sums.h"
 #include "../../native/model/metrics.h"
 #include "../../native/model/moe_layer.h"
 #include "../../native/model/prepared_weights.h"
@@ -557,4 +558,43 @@ MOE_TEST(predict_lists_each_inputs_experts_by_decreasing_weight) {
                   "expert choice should give the inputs different expert counts here, got ", per_input);
     }
   }
+}
+
+MOE_TEST(epoch_sums_on_the_cpu_equal_the_device_ops) {
+  // The CPU adds into the sums' memory; the reference is the ops the CUDA path runs (argmax, eq, sum,
+  // add_), over two steps: float32 logits with a tie (the first index wins) and a NaN (argmax takes it),
+  // then float64 logits and a model with no aux, z or routing (dense).
+  model::EpochAccumulators sums(torch::zeros({1}), 3);
+  double ce = 0, aux = 0, z = 0;
+  int64_t correct = 0, dropped = 0;
+  auto load = torch::zeros({3}, torch::kLong);
+  auto step = [&](const model::ForwardResult& out, const torch::Tensor& ce_loss, const torch::Tensor& labels, double size) {
+    sums.add_step(out, ce_loss, labels, size);
+    ce += ce_loss.item<double>() * size;
+    if (out.aux_loss.defined()) aux += out.aux_loss.item<double>() * size;
+    if (out.z_loss.defined()) z += out.z_loss.item<double>() * size;
+    if (out.routing.load.defined()) load += out.routing.load;
+    if (out.routing.dropped.defined()) dropped += out.routing.dropped.item<int64_t>();
+    correct += out.logits.argmax(1).eq(labels).sum().item<int64_t>();
+  };
+  model::ForwardResult moe_out;
+  const float nan = std::nanf("");
+  moe_out.logits = torch::tensor({1.0f, 3.0f, 3.0f, /**/ 2.0f, nan, 5.0f, /**/ 0.5f, 0.1f, 0.2f, /**/ nan, 9.0f, nan})
+                       .view({4, 3});
+  moe_out.aux_loss = torch::tensor(2.25f);
+  moe_out.z_loss = torch::tensor(0.125f);
+  moe_out.routing.load = torch::tensor({3, 4, 1}, torch::kLong);
+  moe_out.routing.dropped = torch::tensor(2, torch::kLong);
+  step(moe_out, torch::tensor(0.75f), torch::tensor({1, 1, 0, 0}, torch::kLong), 4);  // 4 of 4 right
+  model::ForwardResult dense_out;
+  dense_out.logits = torch::randn({5, 3}, torch::kDouble);
+  step(dense_out, torch::tensor(1.5, torch::kDouble), torch::tensor({0, 1, 2, 0, 1}, torch::kLong), 5);
+  const auto read = sums.read();
+  const auto expected = torch::cat({torch::tensor({ce, aux, z, static_cast<double>(correct), static_cast<double>(dropped)},
+                                                  torch::kDouble),
+                                    load.to(torch::kDouble)});
+  expect_equal(read, expected, "the sums read after two steps");
+  EXPECT_TRUE(correct >= 4, "the first step's ties and NaNs count as argmax does, got ", correct);
+  sums.zero();
+  expect_equal(sums.read(), torch::zeros({8}, torch::kDouble), "the sums after zero()");
 }
