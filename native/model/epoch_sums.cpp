@@ -58,6 +58,8 @@ void EpochAccumulators::add_step(const ForwardResult& out, const at::Tensor& cro
   if (out.z_loss.defined()) *z.data_ptr<double>() += scalar_value(out.z_loss) * size;
   if (out.routing.load.defined()) {
     const at::Tensor step_load = out.routing.load.contiguous();
+    TORCH_CHECK(step_load.scalar_type() == at::kLong && step_load.numel() == load.numel(), "a step's expert loads "
+                "must be ", load.numel(), " int64 counts, got ", step_load.numel(), " of ", step_load.scalar_type());
     int64_t* sum = load.data_ptr<int64_t>();
     const int64_t* add = step_load.data_ptr<int64_t>();
     for (int64_t e = 0; e < load.numel(); ++e) sum[e] += add[e];

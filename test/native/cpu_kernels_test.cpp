@@ -376,7 +376,10 @@ MOE_TEST(ffn_16rows_matches_aten) {
     const std::string what = c10::str("m ", m);
     expect_close(h_wide.narrow(0, 0, m).narrow(1, 0, F), h, 1e-4, 1e-5, what + ": h");
     expect_close(y_wide.narrow(0, 0, m).narrow(1, 0, O), torch::addmm(b2, h, w2.t()), 1e-4, 1e-5, what + ": y");
-    moe::testing::expect_equal(h_wide.narrow(1, F, 5), torch::full({17, 5}, 7.0f), what + ": beyond h's rows untouched");
+    moe::testing::expect_equal(h_wide.narrow(1, F, 5), torch::full({17, 5}, 7.0f), what + ": h's padding columns untouched");
+    moe::testing::expect_equal(h_wide.narrow(0, m, 17 - m), torch::full({17 - m, F + 5}, 7.0f),
+                               what + ": h past row m untouched");
+    moe::testing::expect_equal(y_wide.narrow(1, O, 2), torch::full({17, 2}, 7.0f), what + ": y's padding columns untouched");
     moe::testing::expect_equal(y_wide.narrow(0, m, 17 - m), torch::full({17 - m, O + 2}, 7.0f),
                                what + ": y past row m untouched");
   }

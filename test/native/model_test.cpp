@@ -562,8 +562,8 @@ MOE_TEST(predict_lists_each_inputs_experts_by_decreasing_weight) {
 
 MOE_TEST(epoch_sums_on_the_cpu_equal_the_device_ops) {
   // The CPU adds into the sums' memory; the reference is the ops the CUDA path runs (argmax, eq, sum,
-  // add_), over two steps: float32 logits with a tie (the first index wins) and a NaN (argmax takes it),
-  // then float64 logits and a model with no aux, z or routing (dense).
+  // add_), over three steps: float32 logits with a tie (the first index wins) and a NaN (argmax takes it),
+  // a token-choice step with loads but no drop count, then float64 logits and no aux, z or routing (dense).
   model::EpochAccumulators sums(torch::zeros({1}), 3);
   double ce = 0, aux = 0, z = 0;
   int64_t correct = 0, dropped = 0;
@@ -586,6 +586,11 @@ MOE_TEST(epoch_sums_on_the_cpu_equal_the_device_ops) {
   moe_out.routing.load = torch::tensor({3, 4, 1}, torch::kLong);
   moe_out.routing.dropped = torch::tensor(2, torch::kLong);
   step(moe_out, torch::tensor(0.75f), torch::tensor({1, 1, 0, 0}, torch::kLong), 4);  // 4 of 4 right
+  model::ForwardResult token_choice_out;  // a dropless token-choice step: loads, no drop count
+  token_choice_out.logits = torch::randn({2, 3});
+  token_choice_out.aux_loss = torch::tensor(2.0f);
+  token_choice_out.routing.load = torch::tensor({1, 0, 3}, torch::kLong);
+  step(token_choice_out, torch::tensor(0.5f), torch::tensor({2, 0}, torch::kLong), 2);
   model::ForwardResult dense_out;
   dense_out.logits = torch::randn({5, 3}, torch::kDouble);
   step(dense_out, torch::tensor(1.5, torch::kDouble), torch::tensor({0, 1, 2, 0, 1}, torch::kLong), 5);
@@ -593,8 +598,7 @@ MOE_TEST(epoch_sums_on_the_cpu_equal_the_device_ops) {
   const auto expected = torch::cat({torch::tensor({ce, aux, z, static_cast<double>(correct), static_cast<double>(dropped)},
                                                   torch::kDouble),
                                     load.to(torch::kDouble)});
-  expect_equal(read, expected, "the sums read after two steps");
-  EXPECT_TRUE(correct >= 4, "the first step's ties and NaNs count as argmax does, got ", correct);
+  expect_equal(read, expected, "the sums read after three steps");
   sums.zero();
   expect_equal(sums.read(), torch::zeros({8}, torch::kDouble), "the sums after zero()");
 }
