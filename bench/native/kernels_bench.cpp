@@ -252,11 +252,11 @@ void model_inference(int64_t rows, int rounds) {
   const auto x = at::rand({rows, 784}) * (at::rand({rows, 784}) < 0.2);
   const std::string what = "MoE inference, " + std::to_string(rows) + (rows == 1 ? " input" : " inputs") +
                            ", prepared weights kept";
-  const auto kept = [&] { model->inference(rows)(x); };
+  const auto kept = [&] { model->inference()(x); };
   compare(what, "forward() on the weights as stored", kept, [&] { model->forward(x); }, rounds);
   compare(what, "prepared in every call", kept, [&] {
     model->weights_changed();
-    model->inference(rows)(x);
+    model->inference()(x);
   }, rounds);
 }
 
@@ -269,7 +269,7 @@ void predict_with_routing(int64_t rows, int rounds) {
   const auto x = at::rand({rows, 784}) * (at::rand({rows, 784}) < 0.2);
   const auto aten_lists = [&] {
     c10::InferenceMode inference;
-    const moe::model::ForwardResult out = model->inference(rows)(x);
+    const moe::model::ForwardResult out = model->inference()(x);
     const at::Tensor probs = at::softmax(out.logits, 1).cpu();
     const moe::model::RoutingRecord& r = out.routing;
     const at::Tensor by_weight = std::get<1>(r.weight.sort(/*stable=*/true, 0, /*descending=*/true));

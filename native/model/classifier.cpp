@@ -84,8 +84,8 @@ class MoEClassifierModel : public Classifier {
     return ForwardResult{ops::narrow_linear(y, out_w_, out_b_), m.aux_loss, m.z_loss, m.routing};
   }
 
-  InferenceFn inference(int64_t rows) override {
-    if (moe_->expert_parallel() || !prepares_inference(config_, is_training())) return Classifier::inference(rows);
+  InferenceFn inference() override {
+    if (moe_->expert_parallel() || !prepares_inference(config_, is_training())) return Classifier::inference();
     check_no_grad();
     const WeightsKey key = weights_key({&moe_->w1, &moe_->w2, &moe_->b2, &moe_->shared_w2, &moe_->shared_b2, &out_w_});
     std::shared_ptr<const MoELayer::ExpertLayers> composed =
@@ -177,8 +177,8 @@ class DenseClassifierModel : public Classifier {
     if (group) dropout_.fork_for_rank(group->rank());
   }
 
-  InferenceFn inference(int64_t rows) override {
-    if (!prepares_inference(config_, is_training())) return Classifier::inference(rows);
+  InferenceFn inference() override {
+    if (!prepares_inference(config_, is_training())) return Classifier::inference();
     check_no_grad();
     // out·(fc2·a + b2) + b = (out·fc2)·a + (out·b2 + b)
     const WeightsKey key = weights_key({&fc2_w_, &fc2_b_, &out_w_, &out_b_});
@@ -250,7 +250,7 @@ bool prepares_inference(const ModelConfig& c, bool training) {
   return enabled;
 }
 
-Classifier::InferenceFn Classifier::inference(int64_t) {
+Classifier::InferenceFn Classifier::inference() {
   return [this](const at::Tensor& x) { return forward(x); };
 }
 

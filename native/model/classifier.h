@@ -34,14 +34,14 @@ class Classifier : public torch::nn::Module {
  public:
   explicit Classifier(ModelConfig config) : config_(std::move(config)) {}
   virtual ForwardResult forward(const at::Tensor& x) = 0;  // x: [T,in] float32
-  // The forward pass for inference over `rows` inputs in all (in batches): logits and routing as forward()
+  // The forward pass for inference (the returned function runs each batch): logits and routing as forward()
   // gives them, up to float rounding. Where prepares_inference() says so, the models compose their output
   // layer into the last hidden layer (MoE: every expert's second layer, and its first layers transposed),
   // which shrinks those products from H to C outputs; the composed weights are kept until the parameters
   // change (model/prepared_weights.h). Without autograd (grad mode off: the prepared path refuses it) and
   // in eval mode; the parameters must not change while the returned function is in use.
   using InferenceFn = std::function<ForwardResult(const at::Tensor& x)>;
-  virtual InferenceFn inference(int64_t rows);
+  virtual InferenceFn inference();
   virtual ParamCount param_count() const = 0;
   // PyTorch-module names -> tensors sharing storage with the parameters (experts as per-expert views).
   virtual NamedTensors named_state() = 0;

@@ -10,8 +10,6 @@
 
 namespace moe::model {
 
-struct EpochSums;
-
 struct EpochAccumulators {
   at::Tensor cross_entropy, aux, z, correct, dropped, load;
 

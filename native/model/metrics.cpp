@@ -90,7 +90,7 @@ EvalResult evaluate(Classifier& model, const at::Tensor& inputs, const at::Tenso
   // Accumulated where the model runs and read once at the end (no per-batch sync on a GPU).
   at::Tensor confusion = at::zeros({C * C}, at::TensorOptions(at::kLong).device(device));
   at::Tensor ce_sum = at::zeros({}, at::TensorOptions(at::kDouble).device(device));
-  const Classifier::InferenceFn forward = model.inference(n);
+  const Classifier::InferenceFn forward = model.inference();
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor y = labels.narrow(0, begin, size).to(device);
     const at::Tensor logits = forward(inputs.narrow(0, begin, size).to(device)).logits;
@@ -126,7 +126,7 @@ RoutingStats routing_stats(Classifier& model, const at::Tensor& inputs, const at
   at::Tensor prob_sums = at::zeros({E}, at::TensorOptions(at::kDouble).device(device));
   at::Tensor co_activation = at::zeros({E, E}, at::TensorOptions(at::kDouble).device(device));
   at::Tensor dropped = at::zeros({}, longs);
-  const Classifier::InferenceFn forward = model.inference(n);
+  const Classifier::InferenceFn forward = model.inference();
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor y = labels.narrow(0, begin, size).to(device);
     const ForwardResult out = forward(inputs.narrow(0, begin, size).to(device));
@@ -195,7 +195,7 @@ Prediction predict(Classifier& model, const at::Tensor& inputs, int64_t batch_si
   // On a GPU the batches' records stay there and come to the host once, at the end (no sync per batch).
   const bool on_host = model.device().is_cpu();
   std::vector<at::Tensor> tokens, experts, weights;
-  const Classifier::InferenceFn forward = model.inference(n);
+  const Classifier::InferenceFn forward = model.inference();
   for_each_batch(n, batch_size, [&](int64_t begin, int64_t size) {
     const at::Tensor x = inputs.narrow(0, begin, size).to(model.device());
     const ForwardResult out = forward(x);

@@ -123,7 +123,7 @@ constexpr int64_t kMaxRowsWithoutTranspose = 24;
 
 // A last tile of at least this many rows still runs in kernels::ffn_16rows_forward, whose cost is that of
 // 16 rows whatever m; fewer rows run in kernels::row_gemm_nt. At 13 rows the tile is still ahead
-// (`npm run bench:kernels`: 1.09x), and in a training step of the reference MoE 13 beat 5, 9, 11 and 16.
+// (`npm run bench:kernels`: 1.09x at 13 rows per expert).
 constexpr int64_t kMinRowsForPartialTile = 13;
 
 // One expert's n rows on W as stored: tiles of 16 rows with the rows as SIMD lanes (no horizontal sums),

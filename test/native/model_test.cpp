@@ -367,7 +367,7 @@ MOE_TEST(inference_with_the_output_layer_composed_matches_forward) {
       const torch::Tensor x = torch::rand({T, In}) * (torch::rand({T, In}) < 0.3);  // mostly zeros, like pixels
       c10::InferenceMode inference;
       const model::ForwardResult ref = m->forward(x);
-      const model::ForwardResult got = m->inference(T)(x);
+      const model::ForwardResult got = m->inference()(x);
       expect_close(got.logits, ref.logits, 1e-5, 1e-4, what + "logits");
       if (cfg.kind == model::ModelKind::kMoE) {
         expect_equal(got.routing.token, ref.routing.token, what + "routed inputs");
@@ -391,7 +391,7 @@ MOE_TEST(prepared_inference_follows_every_change_of_the_weights) {
     const auto matches_forward = [&](const std::string& after) {
       m->eval();
       c10::InferenceMode inference;
-      const at::Tensor got = m->inference(inputs.size(0))(inputs).logits, want = m->forward(inputs).logits;
+      const at::Tensor got = m->inference()(inputs).logits, want = m->forward(inputs).logits;
       expect_close(got, want, 1e-5, 1e-4, model_name + "inference after " + after);
       return got.clone();
     };
@@ -462,7 +462,7 @@ MOE_TEST(prepared_inference_refuses_grad_mode) {
     m->eval();
     std::string message;
     try {
-      m->inference(4)(torch::rand({4, 10}));
+      m->inference()(torch::rand({4, 10}));
     } catch (const c10::Error& e) {
       message = e.what_without_backtrace();
     }
