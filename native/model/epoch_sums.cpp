@@ -80,4 +80,11 @@ at::Tensor EpochAccumulators::read() const {
       .cpu();
 }
 
+EpochSums EpochAccumulators::unpack(const at::Tensor& flat) {
+  TORCH_CHECK(flat.scalar_type() == at::kDouble && flat.dim() == 1 && flat.numel() >= 5 && flat.is_contiguous(),
+              "epoch sums: expected read()'s flat float64 tensor of 5 + experts entries, got ", flat.sizes());
+  const double* v = flat.data_ptr<double>();
+  return EpochSums{v[0], v[1], v[2], v[3], v[4], std::vector<double>(v + 5, v + flat.numel())};
+}
+
 }  // namespace moe::model

@@ -6,9 +6,17 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <vector>
+
 #include "classifier.h"
 
 namespace moe::model {
+
+// The sums as the host reads them once per epoch.
+struct EpochSums {
+  double cross_entropy = 0, aux = 0, z = 0, correct = 0, dropped = 0;
+  std::vector<double> load;  // [E] assignments each expert ran (MoE)
+};
 
 struct EpochAccumulators {
   at::Tensor cross_entropy, aux, z, correct, dropped, load;
@@ -21,7 +29,10 @@ struct EpochAccumulators {
   // One step's forward, cross-entropy (a scalar) and labels [T], over `size` inputs.
   void add_step(const ForwardResult& out, const at::Tensor& cross_entropy_loss, const at::Tensor& labels, double size);
   // [5 + E] float64 on the host: cross-entropy, aux, z, correct, dropped, then the loads (one device sync).
+  // Flat, so that data-parallel ranks can sum it in one all-reduce before unpack().
   at::Tensor read() const;
+  // read()'s layout back into named sums.
+  static EpochSums unpack(const at::Tensor& flat);
 };
 
 }  // namespace moe::model

@@ -398,8 +398,7 @@ TrainResult run_train_loop(Classifier& model, TrainLoopStatePtr& state, const at
     if (seen == 0) break;
     const at::Tensor read = s.sums.read();
     if (group) group->all_reduce_sum(read, "epoch " + std::to_string(epoch) + "'s metrics");
-    const double* v = read.data_ptr<double>();
-    EpochSums sums{v[0], v[1], v[2], v[3], v[4], std::vector<double>(v + 5, v + read.numel())};
+    const EpochSums sums = EpochAccumulators::unpack(read);
     const int64_t drop_units = model.config().kind == ModelKind::kMoE ? drop_units_per_input(model.config()) : 1;
     EpochMetrics m = epoch_metrics(epoch, sums, seen, drop_units, weights, started);
     m.learning_rate = last_lr;

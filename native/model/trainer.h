@@ -11,6 +11,7 @@
 
 #include "classifier.h"
 #include "config.h"
+#include "epoch_sums.h"
 #include "train_loop.h"
 
 namespace moe::model {
@@ -70,11 +71,6 @@ struct BatchLoss {
 BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, const LossWeights& weights);
 
 // An epoch's sums over its `seen` samples, as read from the device once per epoch.
-struct EpochSums {
-  double cross_entropy = 0, aux = 0, z = 0, correct = 0, dropped = 0;
-  std::vector<double> load;  // [E] assignments each expert ran (MoE)
-};
-
 // The epoch's report from its sums; drop_units: what `dropped` counts per input (routing.h).
 EpochMetrics epoch_metrics(int64_t epoch, const EpochSums& sums, int64_t seen, int64_t drop_units,
                            const LossWeights& weights, std::chrono::steady_clock::time_point started);

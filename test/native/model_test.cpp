@@ -599,6 +599,19 @@ MOE_TEST(epoch_sums_on_the_cpu_equal_the_device_ops) {
                                                   torch::kDouble),
                                     load.to(torch::kDouble)});
   expect_equal(read, expected, "the sums read after three steps");
+  const model::EpochSums named = model::EpochAccumulators::unpack(read);
+  EXPECT_TRUE(named.cross_entropy == ce && named.aux == aux && named.z == z, "unpack's losses, got ", named.cross_entropy,
+              " ", named.aux, " ", named.z);
+  EXPECT_TRUE(named.correct == correct && named.dropped == dropped, "unpack's counts, got ", named.correct, " ",
+              named.dropped);
+  expect_equal(torch::tensor(named.load, torch::kDouble), load.to(torch::kDouble), "unpack's loads");
+  bool refused = false;
+  try {
+    model::EpochAccumulators::unpack(read.to(torch::kFloat));
+  } catch (const c10::Error&) {
+    refused = true;
+  }
+  EXPECT_TRUE(refused, "unpack should refuse a tensor that is not read()'s float64 layout");
   sums.zero();
   expect_equal(sums.read(), torch::zeros({8}, torch::kDouble), "the sums after zero()");
 }
