@@ -34,12 +34,30 @@ export interface ModelReport {
   test: EvaluationResult;
 }
 
+/** One of the reference experiment's bars (part 1 of the project), judged on a run. */
+export interface TargetCheck {
+  target: string;  // e.g. 'MoE test >= 94.5%'
+  value: number;   // what the run gave (NaN when it has no epochs)
+  met: boolean;
+}
+
 export interface ReferenceReport {
   settings: Omit<ReferenceSettings, 'onEpochEnd' | 'signal'>;
   device: 'cpu' | 'cuda';
   expertPath: string;
   moe: ModelReport & { routing: RoutingStats };
   dense: ModelReport;
+  targets: TargetCheck[];
+}
+
+/** The bars of the reference experiment: MoE test accuracy, dense test accuracy, the MoE's last-epoch aux loss. */
+export function referenceTargets(r: { moe: ModelReport; dense: ModelReport }): TargetCheck[] {
+  const aux = r.moe.history.epochs.at(-1)?.auxLoss ?? NaN;
+  return [
+    { target: 'MoE test >= 94.5%', value: r.moe.test.accuracy, met: r.moe.test.accuracy >= 0.945 },
+    { target: 'dense test >= 94.0%', value: r.dense.test.accuracy, met: r.dense.test.accuracy >= 0.94 },
+    { target: 'final aux in [1.9, 2.3]', value: aux, met: aux >= 1.9 && aux <= 2.3 },
+  ];
 }
 
 /** Runs the reference experiment; `overrides` replace single settings (seed, device, ...), unknown keys are refused. */
@@ -63,7 +81,8 @@ export async function runReferenceExperiment(overrides: Partial<ReferenceSetting
     };
     const moeReport = { ...(await run(moe, 'moe')), routing: await moe.routingStats(test) };
     const denseReport = await run(dense, 'dense');
-    return { settings: plain, device: moe.device, expertPath: moe.expertPath, moe: moeReport, dense: denseReport };
+    return { settings: plain, device: moe.device, expertPath: moe.expertPath, moe: moeReport, dense: denseReport,
+      targets: referenceTargets({ moe: moeReport, dense: denseReport }) };
   } finally {
     moe.dispose();
     dense.dispose();

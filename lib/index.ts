@@ -40,4 +40,6 @@ export type {
 } from './options.js';
 export { ROUTINGS, LR_SCHEDULES } from './options.js';
 export { version } from './version.js';
-export { runReferenceExperiment, referenceSettings, type ReferenceReport, type ReferenceSettings } from './experiment.js';
+export {
+  runReferenceExperiment, referenceSettings, referenceTargets, type ReferenceReport, type ReferenceSettings, type TargetCheck,
+} from './experiment.js';

@@ -19,8 +19,15 @@ export function printReference(r: ReferenceReport): void {
     'Routing of the 10,000 test digits (share of each digit\'s top-2 assignments):',
     formatRoutingTable(r.moe.routing),
     '',
-    `Targets: MoE test >= 94.5% ${r.moe.test.accuracy >= 0.945 ? 'met' : 'MISSED'}, dense test >= 94.0% ${r.dense.test.accuracy >= 0.94 ? 'met' : 'MISSED'}, final aux in [1.9, 2.3] ${lastAux >= 1.9 && lastAux <= 2.3 ? 'met' : 'MISSED'}`,
+    `Targets: ${r.targets.map((t) => `${t.target} ${t.met ? 'met' : 'MISSED'}`).join(', ')}`,
   ];
+  // A missed accuracy bar at one seed is often the seed's luck, not the code: say how to tell them apart.
+  if (r.targets.some((t) => !t.met)) {
+    lines.push(
+      `One seed is one draw: the MoE's test accuracy moves by about a point from seed to seed (--seed runs another;`,
+      `the README's "The reference experiment" compares 15 seeds with eager PyTorch).`,
+    );
+  }
   console.log(lines.join('\n'));
 }
 
