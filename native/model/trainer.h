@@ -70,7 +70,6 @@ struct BatchLoss {
 };
 BatchLoss batch_loss(const ForwardResult& out, const at::Tensor& labels, const LossWeights& weights);
 
-// An epoch's sums over its `seen` samples, as read from the device once per epoch.
 // The epoch's report from its sums; drop_units: what `dropped` counts per input (routing.h).
 EpochMetrics epoch_metrics(int64_t epoch, const EpochSums& sums, int64_t seen, int64_t drop_units,
                            const LossWeights& weights, std::chrono::steady_clock::time_point started);
