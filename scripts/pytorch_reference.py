@@ -40,12 +40,17 @@ class MoELayer(nn.Module):
         probs = torch.softmax(self.gate(x), dim=-1)
         weights, idx = probs.topk(self.top_k, dim=-1)
         weights = weights / weights.sum(-1, keepdim=True)
-        out = torch.zeros_like(x)
-        for e, expert in enumerate(self.experts):  # plain per-expert loop: the obvious implementation
-            token, slot = (idx == e).nonzero(as_tuple=True)
-            if token.numel():
-                out[token] += weights[token, slot].unsqueeze(-1) * expert(x[token])
-        return out
+        return mix_experts(self.experts, x, weights, idx)
+
+
+def mix_experts(experts, x, weights, idx):
+    """Each row of x through its chosen experts idx [T,k], summed with weights [T,k]."""
+    out = torch.zeros_like(x)
+    for e, expert in enumerate(experts):  # plain per-expert loop: the obvious implementation
+        token, slot = (idx == e).nonzero(as_tuple=True)
+        if token.numel():
+            out[token] += weights[token, slot].unsqueeze(-1) * expert(x[token])
+    return out
 
 
 class Classifier(nn.Module):

