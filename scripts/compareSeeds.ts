@@ -6,6 +6,7 @@
 // standard errors (Welch): one seed is one draw, a shift shows only over many.
 // usage: node dist/scripts/compareSeeds.js [--threads N] [--baseline DIR] [--no-eager] [SEED ...]  (default 0-4)
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -44,11 +45,18 @@ function eager(): Run[] {
   });
 }
 
-const sources: Source[] = [{ name: 'torch-moe', runs: torchMoe(packageRoot) }];
-if (opts.baseline) {
+// Checked before any run: a wrong --baseline should not surface after this checkout's seeds have run.
+const baseline = opts.baseline === undefined ? undefined : (() => {
+  if (!existsSync(path.join(opts.baseline, 'dist', 'lib', 'index.js'))) {
+    console.error(`--baseline ${opts.baseline}: no dist/lib/index.js there; build that checkout first (cmake-js build --out build, then tsc)`);
+    process.exit(2);
+  }
   const commit = execFileSync('git', ['-C', opts.baseline, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  sources.push({ name: `torch-moe ${commit}`, runs: torchMoe(opts.baseline) });
-}
+  return { dir: opts.baseline, name: `torch-moe ${commit}` };
+})();
+
+const sources: Source[] = [{ name: 'torch-moe', runs: torchMoe(packageRoot) }];
+if (baseline) sources.push({ name: baseline.name, runs: torchMoe(baseline.dir) });
 if (!opts['no-eager']) sources.push({ name: 'eager PyTorch', runs: eager() });
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -71,7 +79,7 @@ for (const model of ['moe', 'dense'] as const) {
   const ours = sources[0]!.runs.map((r) => r[model]);
   for (const s of sources) {
     const xs = s.runs.map((r) => r[model]);
-    const delta = s === sources[0] ? '' : (() => {
+    const delta = s === sources[0] ? '' : seeds.length < 2 ? 'one seed: no spread to compare' : (() => {
       const se = Math.sqrt(variance(xs) / xs.length + variance(ours) / ours.length);
       const d = mean(xs) - mean(ours);
       return `${(100 * d).toFixed(2)} ± ${(100 * se).toFixed(2)} (${se > 0 ? (d / se).toFixed(1) : '∞'} s.e.)`;
